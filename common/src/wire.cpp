@@ -107,13 +107,13 @@ Result<Envelope> decode_envelope(ByteSpan frame, const DecodeLimits& limits) {
   auto type = r.get_string("type", 64);
   if (!type) return type.error();
   env.type = std::move(*type);
-  auto session = r.get_bytes("session", kSessionIdBytes);
+  auto session = r.get_bytes("session", kSessionTokenBytes);
   if (!session) return session.error();
-  if (session->size() != kSessionIdBytes) {
-    return fail(ErrorCode::bad_length, "envelope.session: expected " + std::to_string(kSessionIdBytes) +
+  if (session->size() != kSessionTokenBytes) {
+    return fail(ErrorCode::bad_length, "envelope.session: expected " + std::to_string(kSessionTokenBytes) +
                                            " bytes, got " + std::to_string(session->size()));
   }
-  std::memcpy(env.session.data(), session->data(), kSessionIdBytes);
+  std::memcpy(env.session.data(), session->data(), kSessionTokenBytes);
   auto round = r.get_uint("round");
   if (!round) return round.error();
   auto seq = r.get_uint("seq");
@@ -149,7 +149,9 @@ Error FieldReader::type_error(std::string_view key, std::string_view expected, c
 Result<std::uint64_t> FieldReader::get_uint(std::string_view key, std::uint64_t min, std::uint64_t max) const {
   auto f = field(key);
   if (!f) return f.error();
-  if (!(*f)->is_number_unsigned()) return type_error(key, "unsigned integer", **f);
+  // A non-negative value built as a signed JSON integer in code is the same number.
+  const bool non_negative = (*f)->is_number_unsigned() || ((*f)->is_number_integer() && (*f)->get<std::int64_t>() >= 0);
+  if (!non_negative) return type_error(key, "unsigned integer", **f);
   const auto v = (*f)->get<std::uint64_t>();
   if (v < min || v > max) {
     return fail(ErrorCode::bad_value, path_ + "." + std::string(key) + ": " + std::to_string(v) +

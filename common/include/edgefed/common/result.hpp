@@ -95,3 +95,14 @@ using Status = Result<void>;
     auto&& edgefed_try_result_ = (expr);        \
     if (!edgefed_try_result_) return edgefed_try_result_.error(); \
   } while (false)
+
+// Unwraps a Result into `lhs` or returns its Error from the enclosing function:
+//   EDGEFED_ASSIGN_OR_RETURN(auto slot, reader.get_uint("slot"));
+#define EDGEFED_CONCAT_INNER_(a, b) a##b
+#define EDGEFED_CONCAT_(a, b) EDGEFED_CONCAT_INNER_(a, b)
+#define EDGEFED_ASSIGN_OR_RETURN(lhs, expr) \
+  EDGEFED_ASSIGN_OR_RETURN_IMPL_(EDGEFED_CONCAT_(edgefed_result_, __LINE__), lhs, expr)
+#define EDGEFED_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                    \
+  if (!tmp) return std::move(tmp).error();              \
+  lhs = std::move(tmp).value()

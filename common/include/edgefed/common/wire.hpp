@@ -34,13 +34,13 @@
 namespace edgefed {
 
 inline constexpr std::uint64_t kProtocolVersion = 1;
-inline constexpr std::size_t kSessionIdBytes = 16;
-using SessionId = std::array<std::uint8_t, kSessionIdBytes>;
+inline constexpr std::size_t kSessionTokenBytes = 16;
+using SessionToken = std::array<std::uint8_t, kSessionTokenBytes>;
 
 struct Envelope {
   std::uint64_t version = kProtocolVersion;
   std::string type;
-  SessionId session{};
+  SessionToken session{};
   std::uint64_t round = 0;
   std::uint64_t seq = 0;
   nlohmann::json body = nlohmann::json::object();

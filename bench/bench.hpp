@@ -1,0 +1,17 @@
+// Shared by the edgefed-bench subcommands.
+#pragma once
+
+#include <ctime>
+
+namespace edgefed::bench {
+
+// CPU seconds consumed by the calling thread (what "one core" budgets are about).
+inline double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+int run_secagg(int argc, const char* const argv[]);
+
+}  // namespace edgefed::bench

@@ -208,6 +208,7 @@ class AwaitingForwardedShares final : public ClientState {
 
  private:
   Status decrypt_all(const ForwardShares& m, std::map<std::uint32_t, HeldShares>& held) {
+    const X25519PreparedKey enc_key(enc_.secret);
     std::uint32_t previous = 0;
     for (const AddressedCiphertext& c : m.shares) {
       const std::string from = "share from slot " + std::to_string(c.slot);
@@ -219,7 +220,7 @@ class AwaitingForwardedShares final : public ClientState {
       }
       const PartyKeys sender_keys{peer->second.enc_pk, peer->second.mask_pk};
       const PartyKeys own_keys{enc_.public_key, mask_.public_key};
-      auto key = derive_share_key(s_.sid, c.slot, s_.slot, enc_.secret, sender_keys, own_keys, false);
+      auto key = derive_share_key(s_.sid, c.slot, s_.slot, enc_key, sender_keys, own_keys, false);
       if (!key) return abort_error(stage(), ErrorCode::bad_value, from + ": invalid key");
       auto plain = aead_open(*key, share_aad(s_.sid, c.slot, s_.slot), c.ciphertext);
       // One message for every failure: which check failed is nobody's business.
@@ -246,11 +247,11 @@ class AwaitingForwardedShares final : public ClientState {
     RingBuffer y(s_.params.ring_bits, s_.params.vector_length);
     y.add(s_.input);
     MaskPrg prg = MaskPrg::create(s_.params.prg);
+    const X25519PreparedKey mask_key(mask_.secret);
     y.add_mask(prg, derive_self_mask_key(s_.params, s_.sid, s_.slot, self_seed_), false);
     for (const auto& [v, shares] : held) {
       if (v == s_.slot) continue;
-      auto key = derive_pair_mask_key(s_.params, s_.sid, s_.slot, v, mask_.secret, mask_.public_key,
-                                      peers_.at(v).mask_pk);
+      auto key = derive_pair_mask_key(s_.params, s_.sid, s_.slot, v, mask_key, mask_.public_key, peers_.at(v).mask_pk);
       if (!key) return abort_error(stage(), ErrorCode::bad_value, "slot " + std::to_string(v) + ": invalid mask key");
       y.add_mask(prg, *key, /*subtract=*/s_.slot < v);
     }
@@ -331,6 +332,7 @@ class AwaitingNeighbourKeys final : public ClientState {
     std::vector<ShamirShare> seed_shares = shamir_share(self_seed_, xs, s_.params.t, *ctx_.rng);
     ShareKeys out{s_.sid, commit_self_seed(s_.sid, s_.slot, self_seed_), {}};
     HeldShares own{};
+    const X25519PreparedKey enc_key(enc_.secret);
     for (std::size_t i = 0; i < xs.size(); ++i) {
       const std::uint32_t v = xs[i];
       if (v == s_.slot) {
@@ -339,7 +341,7 @@ class AwaitingNeighbourKeys final : public ClientState {
       }
       const PartyKeys own_keys{enc_.public_key, mask_.public_key};
       const PartyKeys receiver_keys{peers.at(v).enc_pk, peers.at(v).mask_pk};
-      auto key = derive_share_key(s_.sid, s_.slot, v, enc_.secret, own_keys, receiver_keys, true);
+      auto key = derive_share_key(s_.sid, s_.slot, v, enc_key, own_keys, receiver_keys, true);
       if (!key) return abort_error(stage(), ErrorCode::bad_value, "slot " + std::to_string(v) + ": invalid key");
       Bytes plain = share_plaintext(s_.slot, v, mask_shares[i], seed_shares[i]);
       out.shares.push_back({v, aead_seal(*key, share_aad(s_.sid, s_.slot, v), plain)});

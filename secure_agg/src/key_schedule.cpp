@@ -12,11 +12,10 @@ void put_label(Bytes& out, std::string_view label) { out.insert(out.end(), label
 
 }  // namespace
 
-Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, std::uint32_t receiver,
-                                  const Secret32& own_enc_secret, const PartyKeys& sender_keys,
-                                  const PartyKeys& receiver_keys, bool self_is_sender) {
-  auto shared = x25519_agree(own_enc_secret, self_is_sender ? receiver_keys.enc_pk : sender_keys.enc_pk);
-  if (!shared) return shared.error();
+namespace {
+
+Secret32 share_key_from(const SessionId& sid, std::uint32_t sender, std::uint32_t receiver, const Secret32& shared,
+                        const PartyKeys& sender_keys, const PartyKeys& receiver_keys) {
   Bytes info;
   put_label(info, "flsa/v1/share");
   ByteWriter w(info);
@@ -26,14 +25,31 @@ Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, st
     w.put_bytes(k->enc_pk.bytes);
     w.put_bytes(k->mask_pk.bytes);
   }
-  return hkdf_sha256_key(shared->span(), sid, info);
+  return hkdf_sha256_key(shared.span(), sid, info);
 }
 
-Result<Secret32> derive_pair_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,
-                                      std::uint32_t peer, const Secret32& own_mask_secret,
-                                      const X25519PublicKey& self_mask_pk, const X25519PublicKey& peer_mask_pk) {
-  auto shared = x25519_agree(own_mask_secret, peer_mask_pk);
+}  // namespace
+
+Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, std::uint32_t receiver,
+                                  const Secret32& own_enc_secret, const PartyKeys& sender_keys,
+                                  const PartyKeys& receiver_keys, bool self_is_sender) {
+  return derive_share_key(sid, sender, receiver, X25519PreparedKey(own_enc_secret), sender_keys, receiver_keys,
+                          self_is_sender);
+}
+
+Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, std::uint32_t receiver,
+                                  const X25519PreparedKey& own_enc_key, const PartyKeys& sender_keys,
+                                  const PartyKeys& receiver_keys, bool self_is_sender) {
+  auto shared = own_enc_key.agree(self_is_sender ? receiver_keys.enc_pk : sender_keys.enc_pk);
   if (!shared) return shared.error();
+  return share_key_from(sid, sender, receiver, *shared, sender_keys, receiver_keys);
+}
+
+namespace {
+
+Secret32 pair_mask_key_from(const SessionParams& params, const SessionId& sid, std::uint32_t self, std::uint32_t peer,
+                            const Secret32& shared, const X25519PublicKey& self_mask_pk,
+                            const X25519PublicKey& peer_mask_pk) {
   const bool self_first = self < peer;
   Bytes info;
   put_label(info, "flsa/v1/pair");
@@ -44,7 +60,23 @@ Result<Secret32> derive_pair_mask_key(const SessionParams& params, const Session
   w.put_bytes((self_first ? peer_mask_pk : self_mask_pk).bytes);
   w.put(params.vector_length);
   w.put(params.ring_bits);
-  return hkdf_sha256_key(shared->span(), sid, info);
+  return hkdf_sha256_key(shared.span(), sid, info);
+}
+
+}  // namespace
+
+Result<Secret32> derive_pair_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,
+                                      std::uint32_t peer, const Secret32& own_mask_secret,
+                                      const X25519PublicKey& self_mask_pk, const X25519PublicKey& peer_mask_pk) {
+  return derive_pair_mask_key(params, sid, self, peer, X25519PreparedKey(own_mask_secret), self_mask_pk, peer_mask_pk);
+}
+
+Result<Secret32> derive_pair_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,
+                                      std::uint32_t peer, const X25519PreparedKey& own_mask_key,
+                                      const X25519PublicKey& self_mask_pk, const X25519PublicKey& peer_mask_pk) {
+  auto shared = own_mask_key.agree(peer_mask_pk);
+  if (!shared) return shared.error();
+  return pair_mask_key_from(params, sid, self, peer, *shared, self_mask_pk, peer_mask_pk);
 }
 
 Secret32 derive_self_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,

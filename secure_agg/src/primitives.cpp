@@ -296,15 +296,16 @@ X25519PublicKey x25519_public_from_secret(const Secret32& secret) {
   return out;
 }
 
-Result<Secret32> x25519_agree(const Secret32& own_secret, const X25519PublicKey& peer) {
-  const PkeyPtr own = x25519_private_pkey(own_secret);
+namespace {
+
+Result<Secret32> agree_with(EVP_PKEY* own, const X25519PublicKey& peer) {
   const PkeyPtr peer_key(EVP_PKEY_new_raw_public_key_ex(nullptr, "X25519", nullptr,
                                                         peer.bytes.data(), peer.bytes.size()));
   if (!peer_key) {
     ERR_clear_error();
     return fail(ErrorCode::bad_value, "invalid peer key");
   }
-  const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, own.get(), nullptr));
+  const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, own, nullptr));
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1) openssl_abort("EVP_PKEY_derive_init(X25519)");
   Secret32 shared;
   std::size_t len = Secret32::kSize;
@@ -319,6 +320,40 @@ Result<Secret32> x25519_agree(const Secret32& own_secret, const X25519PublicKey&
   for (const std::uint8_t b : shared.span()) any_bit |= b;
   if (!derived || any_bit == 0) return fail(ErrorCode::bad_value, "invalid peer key");
   return shared;
+}
+
+}  // namespace
+
+Result<Secret32> x25519_agree(const Secret32& own_secret, const X25519PublicKey& peer) {
+  const PkeyPtr own = x25519_private_pkey(own_secret);
+  return agree_with(own.get(), peer);
+}
+
+X25519PreparedKey::X25519PreparedKey(const Secret32& secret) : pkey_(x25519_private_pkey(secret).release()) {}
+X25519PreparedKey::~X25519PreparedKey() { EVP_PKEY_free(pkey_); }
+X25519PreparedKey::X25519PreparedKey(X25519PreparedKey&& other) noexcept : pkey_(other.pkey_) { other.pkey_ = nullptr; }
+X25519PreparedKey& X25519PreparedKey::operator=(X25519PreparedKey&& other) noexcept {
+  if (this != &other) {
+    EVP_PKEY_free(pkey_);
+    pkey_ = other.pkey_;
+    other.pkey_ = nullptr;
+  }
+  return *this;
+}
+
+Result<Secret32> X25519PreparedKey::agree(const X25519PublicKey& peer) const {
+  if (!pkey_) crypto_misuse("X25519PreparedKey used after move");
+  return agree_with(pkey_, peer);
+}
+
+X25519PublicKey X25519PreparedKey::public_key() const {
+  if (!pkey_) crypto_misuse("X25519PreparedKey used after move");
+  X25519PublicKey out;
+  std::size_t len = out.bytes.size();
+  if (EVP_PKEY_get_raw_public_key(pkey_, out.bytes.data(), &len) != 1 || len != out.bytes.size()) {
+    openssl_abort("EVP_PKEY_get_raw_public_key(X25519)");
+  }
+  return out;
 }
 
 // ----- HKDF-SHA256 -----

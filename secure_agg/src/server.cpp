@@ -424,22 +424,22 @@ class ServerCore {
     return &it->second;
   }
 
+  // One task per survivor (remove its self mask) and one per dropped client whose pairwise
+  // masks some survivor added (remove them all: its private key is loaded once per task).
   struct RepairTask {
-    std::uint32_t owner;        // whose mask
-    std::uint32_t peer;         // 0 for a self mask
-    bool subtract;
+    std::uint32_t owner;
+    Secret32 secret;                       // self-mask key, or the dropped owner's mask key
+    std::vector<std::uint32_t> masked_with;  // empty for a self mask
   };
 
   void finish() {
     std::vector<RepairTask> tasks;
-    std::map<std::uint32_t, Secret32> secrets;
     for (std::uint32_t u = 1; u <= p_.n; ++u) {
       const ClientRecord& c = clients_[u];
       if (c.in_u3) {
         auto seed = reconstruct(u, ShareKind::self_seed);
         if (!seed) return abort(seed.error().detail);
-        secrets.emplace(u, derive_self_mask_key(p_, sid_, u, *seed));
-        tasks.push_back({u, 0, true});
+        tasks.push_back({u, derive_self_mask_key(p_, sid_, u, *seed), {}});
       } else if (c.in_u2) {
         std::vector<std::uint32_t> masked_with;
         for (std::uint32_t v : c.live_neighbours) {
@@ -448,12 +448,10 @@ class ServerCore {
         if (masked_with.empty()) continue;  // nobody added a mask with u: nothing to remove
         auto mask_secret = reconstruct(u, ShareKind::mask_key);
         if (!mask_secret) return abort(mask_secret.error().detail);
-        secrets.emplace(u, std::move(*mask_secret));
-        // v added +PRG(s_uv) if v > u, −PRG if v < u; take off the same.
-        for (std::uint32_t v : masked_with) tasks.push_back({u, v, v > u});
+        tasks.push_back({u, std::move(*mask_secret), std::move(masked_with)});
       }
     }
-    if (!repair(tasks, secrets)) return;
+    if (!repair(tasks)) return;
     output_.sum = accumulator_.values();
     for (std::uint32_t u = 1; u <= p_.n; ++u) {
       if (clients_[u].in_u3) output_.survivors.push_back(u);
@@ -463,34 +461,36 @@ class ServerCore {
 
   // Runs the mask removals on the executor: one partial sum per worker, added in worker
   // order. Ring addition commutes, so the result does not depend on the worker count.
-  bool repair(const std::vector<RepairTask>& tasks, const std::map<std::uint32_t, Secret32>& secrets) {
+  bool repair(const std::vector<RepairTask>& tasks) {
     const std::size_t workers = std::max<std::size_t>(1, executor_.workers());
     std::vector<RingBuffer> partial(workers, RingBuffer(p_.ring_bits, p_.vector_length));
     std::vector<MaskPrg> prgs;
     for (std::size_t w = 0; w < workers; ++w) prgs.push_back(MaskPrg::create(p_.prg));
-    std::vector<std::uint8_t> failed(tasks.size(), 0);
+    std::vector<std::uint32_t> failed_peer(tasks.size(), 0);
     executor_.run(tasks.size(), [&](std::size_t i, std::size_t w) {
       const RepairTask& t = tasks[i];
-      const Secret32& secret = secrets.at(t.owner);
-      if (t.peer == 0) {
-        partial[w].add_mask(prgs[w], secret, t.subtract);
+      if (t.masked_with.empty()) {
+        partial[w].add_mask(prgs[w], t.secret, /*subtract=*/true);
         return;
       }
-      auto key = derive_pair_mask_key(p_, sid_, t.owner, t.peer, secret, clients_[t.owner].mask_pk,
-                                      clients_[t.peer].mask_pk);
-      if (!key) {
-        failed[i] = 1;
-        return;
+      const X25519PreparedKey owner_key(t.secret);
+      for (std::uint32_t v : t.masked_with) {
+        auto key = derive_pair_mask_key(p_, sid_, t.owner, v, owner_key, clients_[t.owner].mask_pk, clients_[v].mask_pk);
+        if (!key) {
+          failed_peer[i] = v;
+          return;
+        }
+        // v added +PRG(s_uv) if v > u and −PRG if v < u; take off the same.
+        partial[w].add_mask(prgs[w], *key, /*subtract=*/v > t.owner);
       }
-      partial[w].add_mask(prgs[w], *key, t.subtract);
     });
     for (std::size_t w = 0; w < workers; ++w) {
       accumulator_.add(partial[w]);
       keystream_bytes_ += prgs[w].keystream_bytes();
     }
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      if (failed[i]) {
-        abort("pairwise key of slots " + std::to_string(tasks[i].owner) + " and " + std::to_string(tasks[i].peer) +
+      if (failed_peer[i]) {
+        abort("pairwise key of slots " + std::to_string(tasks[i].owner) + " and " + std::to_string(failed_peer[i]) +
               " cannot be derived");
         return false;
       }

@@ -96,7 +96,9 @@ SessionParams make_params(const HarnessOptions& o, const Digest32& graph_seed, C
 }
 
 Harness::Harness(HarnessOptions options)
-    : options_(options), server_rng_(options.seed), executor_(std::make_unique<RoundRobinExecutor>(options.server_workers)) {
+    : options_(options), server_rng_(options.seed) {
+  if (options_.real_threads) executor_ = std::make_unique<ThreadPoolExecutor>(options_.server_workers);
+  else executor_ = std::make_unique<RoundRobinExecutor>(options_.server_workers);
   server_rng_.fill(RngPurpose::graph_seed, graph_seed_);
   params_ = make_params(options_, graph_seed_, server_rng_);
   graph_ = NeighbourGraph::create(params_.n, params_.k, graph_seed_).value();

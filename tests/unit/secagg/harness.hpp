@@ -13,6 +13,7 @@
 #include "edgefed/secagg/csprng.hpp"
 #include "edgefed/secagg/graph.hpp"
 #include "edgefed/secagg/server.hpp"
+#include "edgefed/secagg/thread_pool.hpp"
 
 #include <deque>
 #include <functional>
@@ -50,6 +51,7 @@ struct HarnessOptions {
   PrgKind prg = PrgKind::aes256_ctr;
   std::uint64_t seed = 1;
   std::size_t server_workers = 1;
+  bool real_threads = false;  // ThreadPoolExecutor instead of the inline round-robin one
 };
 
 // Runs executor tasks on `workers` logical workers (inline, interleaved round-robin), so a
@@ -137,7 +139,7 @@ class Harness {
   std::vector<std::unique_ptr<DeterministicCsprng>> client_rngs_;
   std::map<std::uint32_t, std::vector<std::uint64_t>> inputs_;
   std::unique_ptr<TestIdentityAuthority> authority_;
-  std::unique_ptr<RoundRobinExecutor> executor_;
+  std::unique_ptr<Executor> executor_;
   std::unique_ptr<ToClients> to_clients_;
   std::vector<std::unique_ptr<ToServer>> to_server_;
   std::unique_ptr<SecAggServer> server_;

@@ -582,8 +582,9 @@ TEST_CASE("case 26: float inputs aggregate to the weighted sum within the quanti
 
 TEST_CASE("the server's result does not depend on the number of repair workers") {
   std::vector<std::uint64_t> reference;
-  for (std::size_t workers : {1u, 2u, 3u, 8u}) {
+  for (auto [workers, threads] : {std::pair{1u, false}, {2u, false}, {3u, false}, {8u, false}, {4u, true}}) {
     HarnessOptions o;
+    o.real_threads = threads;
     o.n = 12;
     o.k = 6;
     o.t = 4;

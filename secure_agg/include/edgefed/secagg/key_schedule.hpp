@@ -27,10 +27,20 @@ Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, st
                                   const Secret32& own_enc_secret, const PartyKeys& sender_keys,
                                   const PartyKeys& receiver_keys, bool self_is_sender);
 
+// The same with this party's encryption key already loaded (one load per session).
+Result<Secret32> derive_share_key(const SessionId& sid, std::uint32_t sender, std::uint32_t receiver,
+                                  const X25519PreparedKey& own_enc_key, const PartyKeys& sender_keys,
+                                  const PartyKeys& receiver_keys, bool self_is_sender);
+
 // Pairwise mask key of u and v (symmetric): HKDF(X25519(mask_sk_u, mask_pk_v), sid,
 // "flsa/v1/pair" ‖ min ‖ max ‖ mask_pk_min ‖ mask_pk_max ‖ m ‖ b).
 Result<Secret32> derive_pair_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,
                                       std::uint32_t peer, const Secret32& own_mask_secret,
+                                      const X25519PublicKey& self_mask_pk, const X25519PublicKey& peer_mask_pk);
+
+// The same with the owner's private key already loaded (the server's repair loop).
+Result<Secret32> derive_pair_mask_key(const SessionParams& params, const SessionId& sid, std::uint32_t self,
+                                      std::uint32_t peer, const X25519PreparedKey& own_mask_key,
                                       const X25519PublicKey& self_mask_pk, const X25519PublicKey& peer_mask_pk);
 
 // Self mask key of u: HKDF(b_u, sid, "flsa/v1/self" ‖ u ‖ m ‖ b).

@@ -41,7 +41,8 @@
 #include <span>
 #include <string_view>
 
-struct evp_cipher_ctx_st;  // OpenSSL's EVP_CIPHER_CTX, kept opaque here.
+struct evp_cipher_ctx_st;
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, kept opaque here.  // OpenSSL's EVP_CIPHER_CTX, kept opaque here.
 
 namespace edgefed::secagg {
 
@@ -76,6 +77,27 @@ X25519KeyPair x25519_generate(Csprng& rng);
 
 // X25519(secret, 9): the public key belonging to `secret`.
 X25519PublicKey x25519_public_from_secret(const Secret32& secret);
+
+// A private key loaded once for many agreements. OpenSSL computes the public key whenever a
+// raw X25519 private key is loaded, which doubles the cost of a one-off x25519_agree; the
+// server, repairing a dropped client's masks with each of its neighbours, loads the key once.
+// Move-only; agree() may be called concurrently on one object.
+class X25519PreparedKey {
+ public:
+  explicit X25519PreparedKey(const Secret32& secret);
+  ~X25519PreparedKey();
+  X25519PreparedKey(X25519PreparedKey&& other) noexcept;
+  X25519PreparedKey& operator=(X25519PreparedKey&& other) noexcept;
+  X25519PreparedKey(const X25519PreparedKey&) = delete;
+  X25519PreparedKey& operator=(const X25519PreparedKey&) = delete;
+
+  // As x25519_agree: bad_value "invalid peer key" for an invalid or small-order peer key.
+  [[nodiscard]] Result<Secret32> agree(const X25519PublicKey& peer) const;
+  X25519PublicKey public_key() const;
+
+ private:
+  evp_pkey_st* pkey_;
+};
 
 // The raw shared secret X25519(own_secret, peer). Not a key: always pass it through HKDF
 // with both parties' public keys in the info (§6.3).

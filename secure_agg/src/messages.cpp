@@ -191,6 +191,19 @@ Result<M> with_sid(const FieldReader& r) {
   return m;
 }
 
+// Both sides may abort with the same message.
+Result<Abort> decode_abort(const FieldReader& r) {
+  EDGEFED_ASSIGN_OR_RETURN(Abort m, with_sid<Abort>(r));
+  EDGEFED_ASSIGN_OR_RETURN(m.reason, r.get_string("reason", kMaxReasonBytes));
+  return m;
+}
+
+template <typename Variant, typename M>
+Result<Variant> wrap(Result<M> m) {
+  if (!m) return m.error();
+  return Variant(std::move(*m));
+}
+
 Result<ServerMessage> decode_server(std::string_view type, const FieldReader& r) {
   if (type == "secagg.announce") {
     auto m = with_sid<SessionAnnounce>(r);
@@ -265,14 +278,7 @@ Result<ServerMessage> decode_server(std::string_view type, const FieldReader& r)
     }));
     return ServerMessage(std::move(*m));
   }
-  if (type == "secagg.abort") {
-    auto m = with_sid<Abort>(r);
-    if (!m) return m.error();
-    auto reason = r.get_string("reason", kMaxReasonBytes);
-    if (!reason) return reason.error();
-    m->reason = *reason;
-    return ServerMessage(std::move(*m));
-  }
+  if (type == "secagg.abort") return wrap<ServerMessage>(decode_abort(r));
   return fail(ErrorCode::unknown_type, "not a SecAgg server message: '" + std::string(type.substr(0, 64)) + "'");
 }
 
@@ -333,14 +339,7 @@ Result<ClientMessage> decode_client(std::string_view type, const FieldReader& r)
     }));
     return ClientMessage(std::move(*m));
   }
-  if (type == "secagg.abort") {
-    auto m = with_sid<Abort>(r);
-    if (!m) return m.error();
-    auto reason = r.get_string("reason", kMaxReasonBytes);
-    if (!reason) return reason.error();
-    m->reason = *reason;
-    return ClientMessage(std::move(*m));
-  }
+  if (type == "secagg.abort") return wrap<ClientMessage>(decode_abort(r));
   return fail(ErrorCode::unknown_type, "not a SecAgg client message: '" + std::string(type.substr(0, 64)) + "'");
 }
 

@@ -22,17 +22,6 @@ std::string num(double v) {
 }
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
-std::uint64_t load_le64(const std::uint8_t* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
-
 bool fits_budget(std::uint32_t q, std::uint32_t b, std::uint64_t n_max) noexcept {
   const Uint128 max_level = (Uint128{1} << (q - 1)) - 1;
   return static_cast<Uint128>(n_max) * max_level < (Uint128{1} << (b - 1));

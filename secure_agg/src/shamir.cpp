@@ -10,18 +10,6 @@ namespace {
 
 using gf61::kPrime;
 
-std::uint64_t load_le64(const std::uint8_t* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-
-void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
-
 constexpr std::uint64_t kLimbMask60 = (std::uint64_t{1} << 60) - 1;
 
 // S (little-endian 256-bit) -> limbs, per the layout in shamir.hpp.

@@ -85,6 +85,18 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
+// Raw little-endian 64-bit load/store for hot loops over buffers already bounds-checked.
+inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+inline void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+
 // Lowercase hex, for digests in logs and tests.
 std::string to_hex(ByteSpan bytes);
 

@@ -1,8 +1,11 @@
-// Writes the seed corpus of fuzz_artifact (artifacts without digest and signature).
-// Usage: make_fuzz_seeds OUT_DIR. Re-run after an artifact format change and commit.
+// Writes the seed corpora of fuzz_artifact (artifacts without digest and signature) and
+// fuzz_secagg_messages (one frame per message type).
+// Usage: make_fuzz_seeds tests/data/fuzz. Re-run after a format change and commit.
 #include "fuzz_artifact_key.hpp"
 
 #include "edgefed/common/artifact.hpp"
+#include "edgefed/common/wire.hpp"
+#include "edgefed/secagg/messages.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -16,6 +19,47 @@ NamedTensor tensor(std::string name, Shape shape, Encoding encoding) {
   std::vector<float> values(static_cast<std::size_t>(checked_numel(shape).value()));
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.25f * static_cast<float>(i % 9) - 1.0f;
   return NamedTensor{std::move(name), encode(shape, values, encoding).value()};
+}
+
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+template <typename Message>
+Bytes frame_of(const Message& m) {
+  Envelope env;
+  env.type = std::string(secagg::message_type(m));
+  env.body = secagg::encode_body(m);
+  return encode_envelope(env).value();
+}
+
+void write_secagg_seeds(const std::string& dir) {
+  using namespace secagg;
+  SessionId sid{};
+  sid.fill(0x11);
+  SessionParams p;
+  p.n = 10;
+  p.k = 4;
+  p.t = 3;
+  p.min_survivors = 3;
+  p.vector_length = 8;
+  secagg::X25519PublicKey key;
+  key.bytes.fill(9);
+  ShamirShare share{3, {1, 2, 3, 4, 5}};
+  const std::vector<std::pair<std::string, Bytes>> frames = {
+      {"announce", frame_of(ServerMessage(SessionAnnounce{sid, p, 2}))},
+      {"neighbour_keys", frame_of(ServerMessage(NeighbourKeys{sid, {}, {{2, key, key, std::nullopt, std::nullopt}}}))},
+      {"forward_shares", frame_of(ServerMessage(ForwardShares{sid, {{3, Bytes(112, 7)}}}))},
+      {"survivors", frame_of(ServerMessage(SurvivorsView{sid, Bytes{0xFF, 0x03}}))},
+      {"unmask_request", frame_of(ServerMessage(UnmaskRequest{sid, {4}, {{5, Ed25519Signature{}}}}))},
+      {"advertise_keys", frame_of(ClientMessage(AdvertiseKeys{sid, key, key, std::nullopt, std::nullopt}))},
+      {"share_keys", frame_of(ClientMessage(ShareKeys{sid, {}, {{1, Bytes(112, 5)}, {4, Bytes(112, 6)}}}))},
+      {"masked_input", frame_of(ClientMessage(MaskedInput{sid, Bytes(32, 0xAA)}))},
+      {"unmask_response", frame_of(ClientMessage(UnmaskResponse{sid, {{4, ShareKind::mask_key, share}}}))},
+      {"abort", frame_of(ClientMessage(Abort{sid, "deadline"}))},
+  };
+  for (const auto& [name, bytes] : frames) write_file(dir + "/" + name, bytes);
 }
 }  // namespace
 
@@ -35,9 +79,9 @@ int main(int argc, char** argv) {
   for (const auto& [name, artifact] : seeds) {
     Bytes file = write_artifact(artifact, key).value();
     file.resize(file.size() - 96);  // the target appends digest and signature itself
-    std::ofstream(std::string(argv[1]) + "/" + name, std::ios::binary)
-        .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    write_file(std::string(argv[1]) + "/fuzz_artifact/" + name, file);
   }
-  std::printf("wrote %zu seeds\n", seeds.size());
+  write_secagg_seeds(std::string(argv[1]) + "/fuzz_secagg_messages");
+  std::printf("wrote seeds under %s\n", argv[1]);
   return 0;
 }

@@ -1,0 +1,186 @@
+// edgefed-model: build, train and inspect models.
+//
+//   edgefed-model pretrain [--out models/backbone.efm] [--epochs 12] ...  central pre-training
+//   edgefed-model eval --model models/backbone.efm [--public_key ...]      test-set accuracy
+//   edgefed-model schema [--tier adapters_bn]                              tensors, roles, policies
+//
+// Every subcommand takes --help and --config FILE.json. Progress goes to stderr, one JSON
+// result object to stdout.
+#include "edgefed/common/config.hpp"
+#include "edgefed/common/crypto.hpp"
+#include "edgefed/common/log.hpp"
+#include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/data/partition.hpp"
+#include "edgefed/ml/trainer.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string_view>
+
+namespace {
+
+using namespace edgefed;
+using json = nlohmann::json;
+
+int fail_with(const Error& e) {
+  std::fprintf(stderr, "edgefed-model: %s\n", e.message().c_str());
+  return e.condition() == ErrorCondition::invalid_argument ? 2 : 1;
+}
+
+// Parses the command line; returns nullopt and an exit code when the caller should stop.
+std::optional<Config> parse(const ConfigSpec& spec, int argc, const char* const argv[], int& exit_code) {
+  auto cli = parse_command_line(spec, argc, argv);
+  if (!cli) {
+    exit_code = fail_with(cli.error());
+    return std::nullopt;
+  }
+  if (cli->help_requested) {
+    std::cout << spec.help_text();
+    exit_code = 0;
+    return std::nullopt;
+  }
+  if (cli->print_config) {
+    std::cout << cli->config->to_json().dump(2) << "\n";
+    exit_code = 0;
+    return std::nullopt;
+  }
+  return std::move(cli->config);
+}
+
+// The model signing key: loaded if it exists, else created (0600) with its public key
+// beside it as <path>.pub.
+Result<Ed25519SecretKey> load_or_create_key(const std::filesystem::path& path) {
+  if (std::filesystem::exists(path)) return load_ed25519_secret_key(path);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  Ed25519KeyPair pair = generate_ed25519();
+  EDGEFED_TRY(save_ed25519_secret_key(path, pair.secret_key));
+  EDGEFED_TRY(save_ed25519_public_key(path.string() + ".pub", pair.public_key));
+  log::info("created model signing key", {{"path", path.string()}});
+  return std::move(pair.secret_key);
+}
+
+int run_pretrain(int argc, const char* const argv[]) {
+  ConfigSpec spec("edgefed-model pretrain", "train the float32 backbone centrally on the cloud split");
+  spec.add("data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory (gzipped IDX)")
+      .add("cloud_fraction", ConfigType::number, data::kDefaultCloudFraction, "share of the training set held centrally")
+      .add("seed", ConfigType::unsigned_integer, 1, "split and shuffling seed")
+      .add("epochs", ConfigType::unsigned_integer, 12, "training epochs")
+      .add("batch_size", ConfigType::unsigned_integer, 64, "batch size")
+      .add("learning_rate", ConfigType::number, 2e-3, "Adam learning rate (halved every 4 epochs)")
+      .add("out", ConfigType::string, "models/backbone.efm", "output model artifact")
+      .add("model_key", ConfigType::string, "keys/model.pem", "Ed25519 signing key (created if missing)")
+      .add("model_version", ConfigType::unsigned_integer, 1, "version written into the artifact");
+  int code = 0;
+  auto c = parse(spec, argc, argv, code);
+  if (!c) return code;
+  ml::use_single_thread();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto train_pool = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::train);
+  if (!train_pool) return fail_with(train_pool.error());
+  auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
+  if (!test) return fail_with(test.error());
+  auto split = data::split_cloud(train_pool->size(), c->get<double>("cloud_fraction"), c->get<std::uint64_t>("seed"));
+  if (!split) return fail_with(split.error());
+  const data::Dataset cloud = train_pool->subset(split->cloud);
+  auto key = load_or_create_key(c->get<std::string>("model_key"));
+  if (!key) return fail_with(key.error());
+
+  auto model = ml::Model::default_cnn();
+  if (!model) return fail_with(model.error());
+  ml::PretrainConfig pc;
+  pc.epochs = c->get<std::uint64_t>("epochs");
+  pc.batch_size = c->get<std::uint64_t>("batch_size");
+  pc.learning_rate = c->get<double>("learning_rate");
+  pc.seed = c->get<std::uint64_t>("seed");
+  std::fprintf(stderr, "pretraining on %zu cloud samples, %zu epochs\n", cloud.size(), pc.epochs);
+  auto result = ml::pretrain(*model, cloud, &*test, pc, [&](std::size_t epoch, double loss, double acc) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "epoch %zu/%zu  train loss %.4f  test accuracy %.4f  (%.1f s)\n", epoch, pc.epochs, loss, acc, s);
+  });
+  if (!result) return fail_with(result.error());
+  const std::filesystem::path out = c->get<std::string>("out");
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  if (auto st = ml::save_model(*model, out, *key, c->get<std::uint64_t>("model_version")); !st) return fail_with(st.error());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << json{{"out", out.string()}, {"cloud_samples", cloud.size()}, {"epochs", pc.epochs},
+                    {"test_accuracy", result->accuracy}, {"test_loss", result->loss}, {"seconds", seconds},
+                    {"parameters", model->schema().parameter_numel()}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
+int run_eval(int argc, const char* const argv[]) {
+  ConfigSpec spec("edgefed-model eval", "accuracy of a saved model on the Fashion-MNIST test set");
+  spec.add("model", ConfigType::string, "models/backbone.efm", "model artifact")
+      .add("public_key", ConfigType::string, "keys/model.pem.pub", "Ed25519 public key that signed it")
+      .add("data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory");
+  int code = 0;
+  auto c = parse(spec, argc, argv, code);
+  if (!c) return code;
+  ml::use_single_thread();
+  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
+  if (!pub) return fail_with(pub.error());
+  auto model = ml::load_model(c->get<std::string>("model"), *pub);
+  if (!model) return fail_with(model.error());
+  auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
+  if (!test) return fail_with(test.error());
+  const ml::Evaluation e = model->evaluate(*test);
+  std::cout << json{{"model", c->get<std::string>("model")}, {"test_accuracy", e.accuracy}, {"test_loss", e.loss},
+                    {"examples", e.examples}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
+
+int run_schema(int argc, const char* const argv[]) {
+  ConfigSpec spec("edgefed-model schema", "tensors of the default model with roles and a tier's policies");
+  spec.add("tier", ConfigType::string, "adapters_bn", "bn_stats | head | bn_head | adapters_bn");
+  int code = 0;
+  auto c = parse(spec, argc, argv, code);
+  if (!c) return code;
+  auto tier = ml::parse_tier(c->get<std::string>("tier"));
+  if (!tier) return fail_with(tier.error());
+  auto model = ml::Model::default_cnn();
+  if (!model) return fail_with(model.error());
+  model->set_tier(*tier);
+  json tensors = json::array();
+  for (const ml::TensorSpec& t : model->schema().tensors) {
+    tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"role", ml::to_string(t.role)},
+                       {"policy", ml::to_string(t.policy)}, {"trainable", t.trainable}});
+  }
+  const ml::ModelSchema& s = model->schema();
+  std::cout << json{{"tier", ml::to_string(*tier)}, {"parameters", s.parameter_numel()},
+                    {"trainable", s.trainable_numel()}, {"aggregate", s.numel(ml::TensorPolicy::aggregate)},
+                    {"tensors", tensors}}
+                   .dump(2)
+            << std::endl;
+  return 0;
+}
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: edgefed-model <command> [options]   (edgefed-model <command> --help)\n\n"
+               "commands:\n"
+               "  pretrain   train the float32 backbone centrally on the cloud split and sign it\n"
+               "  eval       test-set accuracy of a signed model artifact\n"
+               "  schema     tensors of the default model: shapes, roles, a tier's policies\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string_view command = argv[1];
+  if (command == "pretrain") return run_pretrain(argc - 1, argv + 1);
+  if (command == "eval") return run_eval(argc - 1, argv + 1);
+  if (command == "schema") return run_schema(argc - 1, argv + 1);
+  std::fprintf(stderr, "edgefed-model: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

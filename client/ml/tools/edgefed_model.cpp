@@ -10,7 +10,9 @@
 #include "edgefed/common/crypto.hpp"
 #include "edgefed/common/log.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/data/federated.hpp"
 #include "edgefed/data/partition.hpp"
+#include "edgefed/data/rng.hpp"
 #include "edgefed/ml/trainer.hpp"
 
 #include <chrono>
@@ -81,7 +83,10 @@ int run_pretrain(int argc, const char* const argv[]) {
   if (!train_pool) return fail_with(train_pool.error());
   auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
   if (!test) return fail_with(test.error());
-  auto split = data::split_cloud(train_pool->size(), c->get<double>("cloud_fraction"), c->get<std::uint64_t>("seed"));
+  // The same cloud split make_federated_data() takes for the same seed, so devices in the
+  // simulator never hold an image the backbone was trained on.
+  auto split = data::split_cloud(train_pool->size(), c->get<double>("cloud_fraction"),
+                                 data::derive_seed(c->get<std::uint64_t>("seed"), data::kCloudStream));
   if (!split) return fail_with(split.error());
   const data::Dataset cloud = train_pool->subset(split->cloud);
   auto key = load_or_create_key(c->get<std::string>("model_key"));

@@ -229,16 +229,10 @@ int run_secagg(int argc, const char* const argv[]) {
       .add("corrupt", ConfigType::number, 0.05, "corrupt fraction the SecAgg+ parameters must tolerate")
       .add("input_bits", ConfigType::unsigned_integer, 16, "bits per encoded input (q)")
       .add("ring_bits", ConfigType::unsigned_integer, 0, "ring bits b; 0 = input_bits + ceil(log2 n)");
-  auto cli = parse_command_line(spec, argc, argv);
-  if (!cli) {
-    std::fprintf(stderr, "edgefed-bench secagg: %s\n", cli.error().message().c_str());
-    return 2;
-  }
-  if (cli->help_requested) {
-    std::cout << spec.help_text();
-    return 0;
-  }
-  const auto& conf = *cli->config;
+  int exit_code = 0;
+  auto config = parse_command_line_or_report(spec, argc, argv, exit_code);
+  if (!config) return exit_code;
+  const auto& conf = *config;
   std::vector<double> ns, dropouts;
   try {
     ns = parse_numbers(conf.get<std::vector<std::string>>("n"));

@@ -70,16 +70,10 @@ int run_train(int argc, const char* const argv[]) {
       .add("alpha", ConfigType::number, 0.5, "Dirichlet label skew")
       .add("severity", ConfigType::number, 1.0, "sensor shift severity (0..2)")
       .add("seed", ConfigType::unsigned_integer, 1, "data seed");
-  auto cli = parse_command_line(spec, argc, argv);
-  if (!cli) {
-    std::fprintf(stderr, "edgefed-bench train: %s\n", cli.error().message().c_str());
-    return 2;
-  }
-  if (cli->help_requested) {
-    std::cout << spec.help_text();
-    return 0;
-  }
-  const Config& c = *cli->config;
+  int exit_code = 0;
+  auto config = parse_command_line_or_report(spec, argc, argv, exit_code);
+  if (!config) return exit_code;
+  const Config& c = *config;
   ml::use_single_thread();
   const auto die = [](const Error& e) {
     std::fprintf(stderr, "edgefed-bench train: %s\n", e.message().c_str());

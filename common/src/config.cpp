@@ -6,7 +6,9 @@
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 namespace edgefed {
@@ -281,6 +283,27 @@ Result<CommandLine> parse_command_line(const ConfigSpec& spec, int argc, const c
   auto config = spec.from_json(document, source);
   if (!config) return config.error();
   return CommandLine{false, vm.count("print-config") > 0, std::move(*config)};
+}
+
+std::optional<Config> parse_command_line_or_report(const ConfigSpec& spec, int argc, const char* const argv[],
+                                                   int& exit_code) {
+  auto cli = parse_command_line(spec, argc, argv);
+  if (!cli) {
+    std::fprintf(stderr, "%s: %s\n", spec.program().c_str(), cli.error().message().c_str());
+    exit_code = cli.error().condition() == ErrorCondition::unavailable ? 1 : 2;
+    return std::nullopt;
+  }
+  if (cli->help_requested) {
+    std::cout << spec.help_text();
+    exit_code = 0;
+    return std::nullopt;
+  }
+  if (cli->print_config) {
+    std::cout << cli->config->to_json().dump(2) << "\n";
+    exit_code = 0;
+    return std::nullopt;
+  }
+  return std::move(cli->config);
 }
 
 }  // namespace edgefed

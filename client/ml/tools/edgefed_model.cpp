@@ -31,26 +31,6 @@ int fail_with(const Error& e) {
   return e.condition() == ErrorCondition::invalid_argument ? 2 : 1;
 }
 
-// Parses the command line; returns nullopt and an exit code when the caller should stop.
-std::optional<Config> parse(const ConfigSpec& spec, int argc, const char* const argv[], int& exit_code) {
-  auto cli = parse_command_line(spec, argc, argv);
-  if (!cli) {
-    exit_code = fail_with(cli.error());
-    return std::nullopt;
-  }
-  if (cli->help_requested) {
-    std::cout << spec.help_text();
-    exit_code = 0;
-    return std::nullopt;
-  }
-  if (cli->print_config) {
-    std::cout << cli->config->to_json().dump(2) << "\n";
-    exit_code = 0;
-    return std::nullopt;
-  }
-  return std::move(cli->config);
-}
-
 // The model signing key: loaded if it exists, else created (0600) with its public key
 // beside it as <path>.pub.
 Result<Ed25519SecretKey> load_or_create_key(const std::filesystem::path& path) {
@@ -75,7 +55,7 @@ int run_pretrain(int argc, const char* const argv[]) {
       .add("model_key", ConfigType::string, "keys/model.pem", "Ed25519 signing key (created if missing)")
       .add("model_version", ConfigType::unsigned_integer, 1, "version written into the artifact");
   int code = 0;
-  auto c = parse(spec, argc, argv, code);
+  auto c = parse_command_line_or_report(spec, argc, argv, code);
   if (!c) return code;
   ml::use_single_thread();
   const auto t0 = std::chrono::steady_clock::now();
@@ -123,7 +103,7 @@ int run_eval(int argc, const char* const argv[]) {
       .add("public_key", ConfigType::string, "keys/model.pem.pub", "Ed25519 public key that signed it")
       .add("data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory");
   int code = 0;
-  auto c = parse(spec, argc, argv, code);
+  auto c = parse_command_line_or_report(spec, argc, argv, code);
   if (!c) return code;
   ml::use_single_thread();
   auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
@@ -144,7 +124,7 @@ int run_schema(int argc, const char* const argv[]) {
   ConfigSpec spec("edgefed-model schema", "tensors of the default model with roles and a tier's policies");
   spec.add("tier", ConfigType::string, "adapters_bn", "bn_stats | head | bn_head | adapters_bn");
   int code = 0;
-  auto c = parse(spec, argc, argv, code);
+  auto c = parse_command_line_or_report(spec, argc, argv, code);
   if (!c) return code;
   auto tier = ml::parse_tier(c->get<std::string>("tier"));
   if (!tier) return fail_with(tier.error());

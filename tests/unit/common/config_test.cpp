@@ -137,3 +137,22 @@ TEST_CASE("--help needs no valid config and the help text lists every key") {
   CHECK(help.find("(default: 8443)") != std::string::npos);
   CHECK(help.find("(required)") != std::string::npos);
 }
+
+TEST_CASE("the main() helper reports help, bad options and I/O errors with distinct exit codes") {
+  ConfigSpec spec = server_spec();
+  const auto run_report = [&](std::vector<std::string> args, int& code) {
+    std::vector<const char*> argv = {"edgefed-server"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return parse_command_line_or_report(spec, static_cast<int>(argv.size()), argv.data(), code);
+  };
+  int code = -1;
+  CHECK_FALSE(run_report({"--help"}, code));
+  CHECK(code == 0);
+  CHECK_FALSE(run_report({"--port", "x"}, code));
+  CHECK(code == 2);
+  CHECK_FALSE(run_report({"--config", "/nonexistent.json"}, code));
+  CHECK(code == 1);
+  auto ok = run_report({"--port", "1"}, code);
+  REQUIRE(ok);
+  CHECK(ok->get<std::uint64_t>("port") == 1);
+}

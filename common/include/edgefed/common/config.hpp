@@ -94,6 +94,13 @@ struct CommandLine {
 // Unknown options and positional arguments are unknown_key / invalid_argument errors.
 Result<CommandLine> parse_command_line(const ConfigSpec& spec, int argc, const char* const argv[]);
 
+// For a binary's main(): parses like parse_command_line and handles the rest itself —
+// prints the help text or the effective config (stdout) or the error (stderr, prefixed by
+// the program name). Returns the config, or nullopt with `exit_code` set: 0 after --help or
+// --print-config, 2 for a usage or configuration error, 1 for an I/O error.
+std::optional<Config> parse_command_line_or_report(const ConfigSpec& spec, int argc, const char* const argv[],
+                                                   int& exit_code);
+
 // Reads a JSON config file (≤ 1 MiB): io_error, too_large or bad_encoding with line/column.
 Result<nlohmann::json> read_json_file(const std::string& path);
 

@@ -11,6 +11,11 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 jobs() { nproc 2>/dev/null || echo 2; }
 
+# Let ccache hit across checkouts (CI builds a fresh clone elsewhere): paths relative to the
+# tree, and the working directory left out of the hash.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$EDGEFED_ROOT}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+
 # configure_and_build SANITIZE(ON|OFF): Ninja + ccache, RelWithDebInfo; reconfigures only
 # when the cache is missing or the sanitizer choice changed.
 configure_and_build() {

@@ -20,6 +20,7 @@ Error abort_error(ClientStage stage, ErrorCode code, std::string detail) {
 Bytes share_plaintext(std::uint32_t sender, std::uint32_t receiver, const ShamirShare& mask_key,
                       const ShamirShare& self_seed) {
   Bytes out;
+  out.reserve(8 + 2 * kShamirShareSize);  // no reallocation may leave a share copy behind
   ByteWriter w(out);
   w.put(sender);
   w.put(receiver);
@@ -72,7 +73,15 @@ class AwaitingUnmask final : public ClientState {
       return fail_with("only " + std::to_string(alive) + " live holders in the neighbourhood, threshold is " +
                        std::to_string(s_.params.t));
     }
-    if (s_.params.mode == ThreatModel::active) EDGEFED_TRY(check_consistency(m, dropped));
+    if (s_.params.mode == ThreatModel::active) {
+      // Who counts as dropped follows from the survivor set this client signed, not from the
+      // server's word: otherwise a server could name different neighbours dropped to
+      // different holders and collect the mask keys of everyone a victim masked with.
+      if (dropped != dropped_per_signed_survivors()) {
+        return fail_with("unmask request's dropped list contradicts the signed survivor set");
+      }
+      EDGEFED_TRY(check_consistency(m, dropped));
+    }
     // The ledger: never reveal the other kind for a peer already answered for.
     UnmaskResponse response{s_.sid, {}};
     for (const auto& [owner, shares] : held_) {
@@ -95,7 +104,6 @@ class AwaitingUnmask final : public ClientState {
   // Active mode: at least t holders (this client included) signed the same survivor set
   // this client signed; a server showing different sets to different clients fails here.
   Status check_consistency(const UnmaskRequest& m, const std::set<std::uint32_t>& dropped) {
-    const Bytes payload = survivors_signing_payload(s_.sid, signed_survivors_);
     std::set<std::uint32_t> valid = {s_.slot};
     for (const SlotSignature& sig : m.signatures) {
       auto peer = peers_.find(sig.slot);
@@ -103,7 +111,8 @@ class AwaitingUnmask final : public ClientState {
         return abort_error(stage(), ErrorCode::bad_value, "survivor signature from slot " + std::to_string(sig.slot) +
                                                               ", not a live neighbour");
       }
-      if (!verify(peer->second.identity->key, payload, sig.signature)) {
+      if (!verify(peer->second.identity->key, survivors_signing_payload(s_.sid, sig.slot, signed_survivors_),
+                  sig.signature)) {
         return abort_error(stage(), ErrorCode::bad_signature,
                            "slot " + std::to_string(sig.slot) + " signed a different survivor set");
       }
@@ -115,6 +124,15 @@ class AwaitingUnmask final : public ClientState {
                                                             std::to_string(s_.params.t));
     }
     return {};
+  }
+
+  std::set<std::uint32_t> dropped_per_signed_survivors() const {
+    std::set<std::uint32_t> out;
+    for (const auto& [slot, shares] : held_) {
+      const bool survived = (signed_survivors_[(slot - 1) / 8] >> ((slot - 1) % 8)) & 1u;
+      if (slot != s_.slot && !survived) out.insert(slot);
+    }
+    return out;
   }
 
   void wipe_held() {
@@ -153,13 +171,21 @@ class AwaitingSurvivors final : public ClientState {
       if (bit(i)) return abort_error(stage(), ErrorCode::bad_value, "survivor bitmap has padding bits set");
     }
     if (!bit(s_.slot)) return abort_error(stage(), ErrorCode::bad_value, "survivor set omits this client's input");
+    // A survivor sent its masked input, so it completed ShareKeys and its share must have
+    // reached us. If not, the server withheld it to narrow whom we masked with.
+    for (const auto& [slot, peer] : peers_) {
+      if (bit(slot) && !held_.count(slot)) {
+        return abort_error(stage(), ErrorCode::bad_value,
+                           "survivor " + std::to_string(slot) + " never forwarded a share to this client");
+      }
+    }
     std::size_t live = 0;
     for (const auto& [slot, h] : held_) live += bit(slot);
     if (live < s_.params.t) {
       return abort_error(stage(), ErrorCode::bad_value, "only " + std::to_string(live) +
                                                             " surviving holders in the neighbourhood");
     }
-    const Bytes payload = survivors_signing_payload(s_.sid, m.bitmap);
+    const Bytes payload = survivors_signing_payload(s_.sid, s_.slot, m.bitmap);
     ctx_.sender->send(SurvivorsSignature{s_.sid, sign(ctx_.identity->secret, payload)});
     return std::unique_ptr<ClientState>(
         new AwaitingUnmask(ctx_, std::move(s_), std::move(peers_), std::move(held_), m.bitmap));
@@ -287,6 +313,7 @@ class AwaitingNeighbourKeys final : public ClientState {
     std::map<std::uint32_t, Peer> peers;
     bool saw_self = false;
     std::set<std::array<std::uint8_t, 32>> keys_seen;
+    std::set<std::array<std::uint8_t, 32>> identities_seen;
     std::uint32_t previous = 0;
     for (const NeighbourKeyEntry& e : m.entries) {
       if (e.slot <= previous) return bad("neighbour entries not sorted or repeated");
@@ -302,7 +329,12 @@ class AwaitingNeighbourKeys final : public ClientState {
       if (e.slot > s_.params.n || !graph->are_neighbours(s_.slot, e.slot)) {
         return bad("slot " + std::to_string(e.slot) + " is not a neighbour in the committed graph");
       }
-      if (s_.params.mode == ThreatModel::active) EDGEFED_TRY(check_identity(e));
+      if (s_.params.mode == ThreatModel::active) {
+        EDGEFED_TRY(check_identity(e));
+        if (!identities_seen.insert(e.identity->key.bytes).second) {
+          return bad("slot " + std::to_string(e.slot) + " repeats another neighbour's identity");
+        }
+      }
       peers[e.slot] = Peer{e.slot, e.enc_pk, e.mask_pk, e.identity};
     }
     if (!saw_self) return bad("own keys missing");
@@ -485,8 +517,9 @@ Status SecAggClient::handle(const ServerMessage& message) {
     }
     return {};
   }
-  // A repeat of the message this client already acted on (a retransmission) changes nothing.
-  if (last_handled_ && *last_handled_ == message.index()) return {};
+  // A repeat of a message this client already acted on (a retransmission, or a late copy of
+  // an earlier stage's message) changes nothing. Alternatives follow the protocol's order.
+  if (last_handled_ && message.index() <= *last_handled_) return {};
   if (before != ClientStage::awaiting_announce && session_of(message) != sid_) {
     return abort_with(Error{ErrorCode::replayed, std::string(to_string(before)) + ": message for another session"});
   }

@@ -122,11 +122,13 @@ Bytes advertise_signing_payload(const SessionId& sid, std::uint32_t slot, const 
   return out;
 }
 
-Bytes survivors_signing_payload(const SessionId& sid, ByteSpan survivor_bitmap) {
+Bytes survivors_signing_payload(const SessionId& sid, std::uint32_t signer, ByteSpan survivor_bitmap) {
   Bytes out;
   put_label(out, "flsa/v1/survivors");
   out.insert(out.end(), sid.begin(), sid.end());
-  ByteWriter(out).put(static_cast<std::uint64_t>(survivor_bitmap.size()));
+  ByteWriter w(out);
+  w.put(signer);
+  w.put(static_cast<std::uint64_t>(survivor_bitmap.size()));
   out.insert(out.end(), survivor_bitmap.begin(), survivor_bitmap.end());
   return out;
 }

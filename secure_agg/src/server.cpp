@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <set>
 
 namespace edgefed::secagg {
@@ -15,6 +16,10 @@ namespace {
 
 constexpr std::size_t kShareCiphertextBytes = 4 + 4 + 2 * kShamirShareSize + kGcmTagBytes;
 constexpr std::size_t kMaxReconstructionAttempts = 16;
+// Any fixed scalar: agreeing with it fails exactly for small-order (or otherwise invalid) points.
+constexpr std::array<std::uint8_t, 32> kProbeScalar = {0x45, 0x44, 0x47, 0x45, 0x46, 0x45, 0x44, 0x2d, 0x70, 0x72, 0x6f,
+                                                       0x62, 0x65, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
+                                                       0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13};
 
 struct ClientRecord {
   bool dropped = false;
@@ -75,6 +80,7 @@ class ServerCore {
     Status st = std::visit([&](const auto& m) { return accept(slot, m); }, message);
     if (!st) return drop(slot, st.error().code, st.error().detail);
     c.answered = true;
+    --pending_;
     ++counts_[index(stage_)].answered;
     maybe_close_stage();
   }
@@ -99,9 +105,8 @@ class ServerCore {
   const std::vector<DropRecord>& drops() const { return drops_; }
   StageCounts counts(ServerStage s) const { return counts_[index(s)]; }
   std::uint32_t shares_received(std::uint32_t owner, ShareKind kind) const {
-    const auto& store = kind == ShareKind::self_seed ? seed_shares_ : mask_shares_;
-    auto it = store.find(owner);
-    return it == store.end() ? 0 : static_cast<std::uint32_t>(it->second.size());
+    auto it = share_counts_.find({owner, kind});
+    return it == share_counts_.end() ? 0 : it->second;
   }
   std::uint64_t keystream_bytes() const { return keystream_bytes_; }
 
@@ -140,6 +145,7 @@ class ServerCore {
   void drop(std::uint32_t slot, ErrorCode code, std::string detail) {
     ClientRecord& c = clients_[slot];
     if (c.dropped) return;
+    if (in_stage_set(c) && !c.answered) --pending_;
     c.dropped = true;
     ++counts_[index(stage_)].dropped;
     drops_.push_back({slot, stage_, Error{code, std::string(to_string(stage_)) + ": slot " + std::to_string(slot) + ": " + detail}});
@@ -154,16 +160,14 @@ class ServerCore {
       alive += !clients_[u].dropped && in_stage_set(clients_[u]);
     }
     counts_[index(s)].entered = alive;
+    pending_ = alive;
   }
 
-  // Closes the stage early once every live member of its set has answered.
+  // Closes the stage early once every live member of its set has answered (O(1) per call:
+  // `pending_` counts the live members still to answer).
   void maybe_close_stage() {
     if (stage_ == ServerStage::completed || stage_ == ServerStage::aborted || closing_) return;
-    for (std::uint32_t u = 1; u <= p_.n; ++u) {
-      const ClientRecord& c = clients_[u];
-      if (!c.dropped && in_stage_set(c) && !c.answered) return;
-    }
-    close_stage();
+    if (pending_ == 0) close_stage();
   }
 
   void close_stage() {
@@ -226,11 +230,30 @@ class ServerCore {
         return fail(ErrorCode::bad_signature, "key signature invalid");
       }
     }
+    EDGEFED_TRY(check_keys(m));
     ClientRecord& c = clients_[slot];
     c.enc_pk = m.enc_pk;
     c.mask_pk = m.mask_pk;
     c.identity = m.identity;
     c.key_signature = m.signature;
+    return {};
+  }
+
+  // Keys that would make every neighbour abort are refused here, at their owner: small-order
+  // points, the same key twice, a key (or identity) another client already advertised.
+  Status check_keys(const AdvertiseKeys& m) {
+    static const X25519PreparedKey probe{Secret32{std::span<const std::uint8_t, 32>(kProbeScalar)}};
+    if (m.enc_pk == m.mask_pk) return fail(ErrorCode::bad_value, "encryption and mask keys are equal");
+    for (const X25519PublicKey* k : {&m.enc_pk, &m.mask_pk}) {
+      if (!probe.agree(*k)) return fail(ErrorCode::bad_value, "invalid or small-order public key");
+      if (advertised_keys_.count(k->bytes)) return fail(ErrorCode::bad_value, "public key already advertised by another slot");
+    }
+    if (m.identity && advertised_keys_.count(m.identity->key.bytes)) {
+      return fail(ErrorCode::bad_value, "identity already advertised by another slot");
+    }
+    advertised_keys_.insert(m.enc_pk.bytes);
+    advertised_keys_.insert(m.mask_pk.bytes);
+    if (m.identity) advertised_keys_.insert(m.identity->key.bytes);
     return {};
   }
 
@@ -329,7 +352,7 @@ class ServerCore {
 
   Status accept(std::uint32_t slot, const SurvivorsSignature& m) {
     const ClientRecord& c = clients_[slot];
-    if (!c.identity || !verify(c.identity->key, survivors_signing_payload(sid_, survivors_bitmap_), m.signature)) {
+    if (!c.identity || !verify(c.identity->key, survivors_signing_payload(sid_, slot, survivors_bitmap_), m.signature)) {
       return fail(ErrorCode::bad_signature, "survivor signature invalid");
     }
     clients_[slot].survivors_signature = m.signature;
@@ -379,6 +402,7 @@ class ServerCore {
     if (got != c.expected_reveal) return fail(ErrorCode::bad_value, "revealed shares differ from the ones requested");
     for (const RevealedShare& s : m.shares) {
       (s.kind == ShareKind::self_seed ? seed_shares_ : mask_shares_)[s.owner].push_back(s.share);
+      ++share_counts_[{s.owner, s.kind}];
     }
     return {};
   }
@@ -395,15 +419,42 @@ class ServerCore {
                                             ", need " + std::to_string(p_.t));
     }
     std::sort(shares.begin(), shares.end(), [](const ShamirShare& a, const ShamirShare& b) { return a.x < b.x; });
-    const std::size_t attempts = std::min(kMaxReconstructionAttempts, shares.size() - p_.t + 1);
-    for (std::size_t start = 0; start < attempts; ++start) {
-      std::span<const ShamirShare> subset(shares.data() + start, p_.t);
+    // Candidate subsets: the first t; then, if a holder sent a bad share, each of the first
+    // t + 1 left out once (finds one bad share wherever it is); then sliding windows.
+    std::vector<std::vector<std::size_t>> candidates;
+    std::vector<std::size_t> first(p_.t);
+    std::iota(first.begin(), first.end(), 0);
+    candidates.push_back(first);
+    for (std::size_t skip = 0; shares.size() > p_.t && skip <= p_.t; ++skip) {
+      std::vector<std::size_t> subset;
+      for (std::size_t i = 0; i <= p_.t; ++i) {
+        if (i != skip) subset.push_back(i);
+      }
+      candidates.push_back(subset);
+    }
+    for (std::size_t start = 1; start + p_.t <= shares.size() && start < kMaxReconstructionAttempts; ++start) {
+      std::vector<std::size_t> window(p_.t);
+      std::iota(window.begin(), window.end(), start);
+      candidates.push_back(window);
+    }
+    for (std::size_t c = 0; c < candidates.size(); ++c) {
+      std::vector<ShamirShare> subset;
       std::vector<std::uint32_t> xs;
-      for (const ShamirShare& s : subset) xs.push_back(s.x);
+      for (std::size_t i : candidates[c]) {
+        subset.push_back(shares[i]);
+        xs.push_back(shares[i].x);
+      }
       auto coeffs = coefficients_for(xs);
       if (!coeffs) return coeffs.error();
       auto secret = (*coeffs)->reconstruct(subset);
-      if (secret && matches_commitment(owner, kind, *secret)) return secret;
+      if (!secret || !matches_commitment(owner, kind, *secret)) continue;
+      if (c >= 1 && c <= p_.t + 1 && shares.size() > p_.t) {
+        const std::uint32_t culprit = shares[c - 1].x;  // left out in candidate c
+        drops_.push_back({culprit, stage_, Error{ErrorCode::bad_value, "unmasking: slot " + std::to_string(culprit) +
+                                                                           " sent an inconsistent share of slot " +
+                                                                           std::to_string(owner)}});
+      }
+      return secret;
     }
     return fail(ErrorCode::bad_value, "slot " + std::to_string(owner) + "'s secret does not match its commitment");
   }
@@ -451,6 +502,9 @@ class ServerCore {
         tasks.push_back({u, std::move(*mask_secret), std::move(masked_with)});
       }
     }
+    // The shares have served their purpose; ShamirShare wipes itself on destruction.
+    seed_shares_.clear();
+    mask_shares_.clear();
     if (!repair(tasks)) return;
     output_.sum = accumulator_.values();
     for (std::uint32_t u = 1; u <= p_.n; ++u) {
@@ -509,12 +563,15 @@ class ServerCore {
   RingBuffer accumulator_;
   ServerStage stage_ = ServerStage::advertise_keys;
   bool closing_ = false;
+  std::uint32_t pending_ = 0;  // live members of the current stage's set that have not answered
   std::array<StageCounts, 7> counts_{};
   std::vector<DropRecord> drops_;
   std::vector<std::uint8_t> survivors_bitmap_;
   std::map<std::uint32_t, std::vector<ShamirShare>> seed_shares_;
   std::map<std::uint32_t, std::vector<ShamirShare>> mask_shares_;
   std::map<std::vector<std::uint32_t>, LagrangeCoefficients> lagrange_cache_;
+  std::set<std::array<std::uint8_t, 32>> advertised_keys_;
+  std::map<std::pair<std::uint32_t, ShareKind>, std::uint32_t> share_counts_;  // kept after the shares are wiped
   AggregateOutput output_;
   std::optional<Error> abort_error_;
   std::uint64_t keystream_bytes_ = 0;

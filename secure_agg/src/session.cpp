@@ -31,10 +31,12 @@ EncodingParams encoding_params(const SessionParams& p) {
 }
 
 Status validate(const SessionParams& p) {
-  if (p.n < 2 || p.n > kMaxCohort) return bad("n = " + str(p.n) + " outside [2, " + str(kMaxCohort) + "]");
+  // Two parties would learn each other's input from the sum; one share would let any
+  // single holder reveal a secret.
+  if (p.n < 3 || p.n > kMaxCohort) return bad("n = " + str(p.n) + " outside [3, " + str(kMaxCohort) + "]");
   if (p.k < 1 || p.k > p.n - 1) return bad("k = " + str(p.k) + " outside [1, n − 1 = " + str(p.n - 1) + "]");
   if (p.k != p.n - 1 && p.k % 2 != 0) return bad("k = " + str(p.k) + " must be even (Harary graph) unless k = n − 1");
-  if (p.t < 1 || p.t > p.k + 1) return bad("t = " + str(p.t) + " outside [1, k + 1 = " + str(p.k + 1) + "]");
+  if (p.t < 2 || p.t > p.k + 1) return bad("t = " + str(p.t) + " outside [2, k + 1 = " + str(p.k + 1) + "]");
   if (p.mode == ThreatModel::active && 2 * p.t <= p.k + 1) {
     return bad("active mode needs 2t > k + 1, got t = " + str(p.t) + ", k = " + str(p.k));
   }

@@ -159,10 +159,13 @@ void Harness::deliver(Frame& f) {
     if (!env) return server_->on_disconnect(f.slot);  // the transport closes a connection on garbage
     auto m = decode_client_message(env->type, env->body);
     if (!m) return server_->on_disconnect(f.slot);
-    if (std::holds_alternative<MaskedInput>(*m) && server_->stage() == ServerStage::masked_input) {
-      delivered_inputs_.insert(f.slot);
-    }
+    const bool input_now = std::holds_alternative<MaskedInput>(*m) && server_->stage() == ServerStage::masked_input;
+    if (input_now) delivered_inputs_.insert(f.slot);
     server_->handle(f.slot, *m);
+    if (input_now && disconnect_after_input_.count(f.slot) && server_->stage() == ServerStage::masked_input) {
+      disconnected_.insert(f.slot);
+      server_->on_disconnect(f.slot);
+    }
   } else {
     if (!alive(f.slot)) return;
     if (!env) return clients_[f.slot]->abort("undecodable frame");
@@ -220,12 +223,57 @@ std::vector<std::uint64_t> Harness::expected_sum(const std::vector<std::uint32_t
   return sum;
 }
 
+std::map<std::pair<std::uint32_t, ShareKind>, std::set<std::uint32_t>> Harness::revealed() const {
+  std::map<std::pair<std::uint32_t, ShareKind>, std::set<std::uint32_t>> out;
+  for (const Frame& f : transcript_) {
+    if (!f.to_server || f.type != "secagg.unmask_response") continue;
+    auto env = decode_envelope(f.bytes);
+    if (!env) continue;
+    auto m = decode_client_message(env->type, env->body);
+    if (!m || !std::holds_alternative<UnmaskResponse>(*m)) continue;
+    for (const RevealedShare& s : std::get<UnmaskResponse>(*m).shares) out[{s.owner, s.kind}].insert(f.slot);
+  }
+  return out;
+}
+
 bool Harness::ledger_holds() const {
+  const auto shares = revealed();
+  const auto count = [&](std::uint32_t u, ShareKind k) {
+    auto it = shares.find({u, k});
+    return it == shares.end() ? std::size_t{0} : it->second.size();
+  };
   for (std::uint32_t u = 1; u <= params_.n; ++u) {
-    if (server_->shares_received(u, ShareKind::self_seed) >= params_.t &&
-        server_->shares_received(u, ShareKind::mask_key) >= params_.t) {
-      return false;
-    }
+    if (count(u, ShareKind::self_seed) >= params_.t && count(u, ShareKind::mask_key) >= params_.t) return false;
+  }
+  return true;
+}
+
+bool Harness::no_input_exposed() const {
+  const auto shares = revealed();
+  const auto learned = [&](std::uint32_t u, ShareKind k) {
+    auto it = shares.find({u, k});
+    return it != shares.end() && it->second.size() >= params_.t;
+  };
+  // The partners each client masked with: the senders of the ForwardShares it was sent.
+  std::map<std::uint32_t, std::vector<std::uint32_t>> partners;
+  std::set<std::uint32_t> sent_input;
+  for (const Frame& f : transcript_) {
+    if (f.to_server && f.type == "secagg.masked_input") sent_input.insert(f.slot);
+    if (f.to_server || f.type != "secagg.forward_shares") continue;
+    auto env = decode_envelope(f.bytes);
+    if (!env) continue;
+    auto m = decode_server_message(env->type, env->body);
+    if (!m || !std::holds_alternative<ForwardShares>(*m)) continue;
+    partners[f.slot].clear();
+    for (const AddressedCiphertext& c : std::get<ForwardShares>(*m).shares) partners[f.slot].push_back(c.slot);
+  }
+  for (std::uint32_t u : sent_input) {
+    if (!learned(u, ShareKind::self_seed)) continue;
+    if (learned(u, ShareKind::mask_key)) return false;
+    const auto& ws = partners[u];
+    const bool all_partners_known =
+        std::all_of(ws.begin(), ws.end(), [&](std::uint32_t w) { return learned(w, ShareKind::mask_key); });
+    if (all_partners_known) return false;
   }
   return true;
 }

@@ -116,8 +116,17 @@ class Harness {
   std::vector<std::uint64_t> expected_sum(const std::vector<std::uint32_t>& slots) const;
   // Slots whose MaskedInput frame reached the server.
   const std::set<std::uint32_t>& delivered_inputs() const { return delivered_inputs_; }
-  // Case 22 on the server's share store.
+  // Case 22, from what clients actually sent (every UnmaskResponse in the transcript, whether
+  // the server accepted it or not): for no client were t or more shares of both its self
+  // seed and its mask key revealed.
   bool ledger_holds() const;
+  // The stronger property the ledger serves: for no client u that sent a masked input could
+  // the server unmask it alone — that needs t shares of b_u and, for every partner u masked
+  // with (the senders of its ForwardShares), t shares of that partner's mask key.
+  bool no_input_exposed() const;
+  // Client `slot`'s connection closes right after the server accepted its masked input
+  // (during the masked-input stage).
+  void disconnect_after_input(std::uint32_t slot) { disconnect_after_input_.insert(slot); }
   // Every frame sent, in order (for golden transcripts).
   const std::vector<Frame>& transcript() const { return transcript_; }
   std::size_t bytes_to_server(std::uint32_t slot) const;
@@ -155,6 +164,9 @@ class Harness {
   std::deque<Frame> queue_;
   std::vector<Frame> transcript_;
   std::set<std::uint32_t> delivered_inputs_;
+  std::set<std::uint32_t> disconnect_after_input_;
+  // Distinct holders that revealed a share of (owner, kind), per the transcript.
+  std::map<std::pair<std::uint32_t, ShareKind>, std::set<std::uint32_t>> revealed() const;
 };
 
 // SessionParams with a graph commitment for `graph_seed` and the given shape.

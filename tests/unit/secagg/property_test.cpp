@@ -26,7 +26,7 @@ HarnessOptions random_options(std::mt19937_64& rng, std::uint64_t seed) {
     const std::uint32_t max_even = (o.n - 2) & ~1u;
     o.k = 2 + 2 * static_cast<std::uint32_t>(rng() % (max_even / 2));
   }
-  o.t = 1 + static_cast<std::uint32_t>(rng() % (o.k + 1));
+  o.t = 2 + static_cast<std::uint32_t>(rng() % o.k);  // [2, k + 1]
   o.mode = rng() % 4 == 0 ? ThreatModel::active : ThreatModel::semi_honest;
   if (o.mode == ThreatModel::active) o.t = std::max(o.t, (o.k + 1) / 2 + 1);  // 2t > k + 1
   o.min_survivors = o.t;
@@ -53,6 +53,7 @@ TEST_CASE("random sessions with dropouts complete with the exact sum of the surv
     }
     REQUIRE(h.run());
     CHECK(h.ledger_holds());
+    CHECK(h.no_input_exposed());
     if (h.server().completed()) {
       ++completed;
       const AggregateOutput& out = h.server().output();
@@ -95,6 +96,7 @@ TEST_CASE("random faults in flight never break the sum, the ledger or the proces
     INFO("trial " << trial << " fault kind " << kind);
     REQUIRE(h.run());
     CHECK(h.ledger_holds());
+    CHECK(h.no_input_exposed());
     if (h.server().completed()) {
       ++completed;
       CHECK(h.server().output().sum == h.expected_sum(h.server().output().survivors));

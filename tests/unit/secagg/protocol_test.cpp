@@ -29,6 +29,7 @@ HarnessOptions complete(std::uint32_t n, std::uint32_t t) {
 void run_and_check(Harness& h) {
   REQUIRE(h.run());
   CHECK(h.ledger_holds());
+  CHECK(h.no_input_exposed());
   if (h.server().completed()) {
     const AggregateOutput& out = h.server().output();
     CHECK(out.sum == h.expected_sum(out.survivors));
@@ -105,6 +106,15 @@ TEST_CASE("case 4: a client lost after its masked input is included via its self
   CHECK(h.server().output().survivors == all_but(5, {}));
   CHECK(h.server().shares_received(3, ShareKind::self_seed) >= 3);
   CHECK(h.server().shares_received(3, ShareKind::mask_key) == 0);
+}
+
+TEST_CASE("case 4: a client whose connection closes right after its input was folded in stays in the sum") {
+  Harness h(complete(5, 3));
+  h.disconnect_after_input(2);
+  run_and_check(h);
+  REQUIRE(h.server().completed());
+  CHECK(h.server().output().survivors == all_but(5, {}));
+  CHECK(h.server().counts(ServerStage::masked_input).dropped == 1);
 }
 
 TEST_CASE("case 5 and 8: unmasking succeeds with exactly t responders and aborts with t - 1") {
@@ -428,6 +438,38 @@ TEST_CASE("case 21: active mode, a server showing different survivor sets is cau
   CHECK(h.client(2).abort_error()->code == ErrorCode::bad_signature);
 }
 
+TEST_CASE("active mode: withholding a victim's shares and splitting the dropped lists unmasks nobody") {
+  // A malicious server forwards to victim 1 only t − 1 neighbours' shares (W), shows everyone
+  // the true survivor set, then names different members of W as dropped to different holders
+  // to collect the mask keys of everyone the victim masked with, plus the victim's own seed.
+  HarnessOptions o = complete(7, 4);
+  o.mode = ThreatModel::active;
+  Harness h(o);
+  std::vector<std::uint32_t> w;
+  h.set_server_rewrite([&](std::uint32_t slot, ServerMessage& m) {
+    if (auto* f = std::get_if<ForwardShares>(&m); f && slot == 1) {
+      f->shares.resize(3);  // t − 1 = 3 partners
+      for (const auto& c : f->shares) w.push_back(c.slot);
+    }
+    if (auto* req = std::get_if<UnmaskRequest>(&m); req && slot != 1 && !w.empty()) {
+      for (std::uint32_t partner : w) {
+        if (partner != slot && req->dropped.size() < 2) req->dropped.push_back(partner);
+      }
+      std::sort(req->dropped.begin(), req->dropped.end());
+      std::erase_if(req->signatures, [&](const SlotSignature& s) {
+        return std::find(req->dropped.begin(), req->dropped.end(), s.slot) != req->dropped.end();
+      });
+    }
+  });
+  run_and_check(h);
+  CHECK(h.no_input_exposed());
+  CHECK(h.client(1).aborted());  // a survivor never forwarded it a share
+  for (std::uint32_t u = 2; u <= 7; ++u) {
+    INFO("slot " << u);
+    CHECK(h.client(u).revealed().empty());  // the dropped lists contradict the signed set
+  }
+}
+
 TEST_CASE("active mode with honest parties completes and binds keys to identities") {
   HarnessOptions o = complete(5, 4);
   o.mode = ThreatModel::active;
@@ -474,6 +516,7 @@ std::pair<std::uint32_t, std::uint32_t> curious_server_attack(std::uint32_t n, s
 }  // namespace
 
 TEST_CASE("case 23: a curious server splitting the unmask requests cannot learn both secrets when 2t > k + 1") {
+  // Counted from what the clients sent, not from what an honest server would accept.
   const auto [seed, mask] = curious_server_attack(7, 4);  // k + 1 = 7 holders, 2t = 8 > 7
   CHECK(seed + mask == 7);
   CHECK_FALSE((seed >= 4 && mask >= 4));

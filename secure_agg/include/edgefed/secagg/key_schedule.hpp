@@ -57,6 +57,7 @@ Bytes share_aad(const SessionId& sid, std::uint32_t sender, std::uint32_t receiv
 // What an active-mode client signs with its identity key.
 Bytes advertise_signing_payload(const SessionId& sid, std::uint32_t slot, const X25519PublicKey& enc_pk,
                                 const X25519PublicKey& mask_pk);
-Bytes survivors_signing_payload(const SessionId& sid, ByteSpan survivor_bitmap);
+// The signer's slot is in the payload, so one signature never counts for two slots.
+Bytes survivors_signing_payload(const SessionId& sid, std::uint32_t signer, ByteSpan survivor_bitmap);
 
 }  // namespace edgefed::secagg

@@ -49,6 +49,8 @@ enum class ServerStage {
 };
 std::string_view to_string(ServerStage stage) noexcept;
 
+// A client dropped (silent, disconnected, malformed), or a holder blamed for a share that
+// did not reconstruct its owner's committed secret (the session then went on without it).
 struct DropRecord {
   std::uint32_t slot;
   ServerStage stage;

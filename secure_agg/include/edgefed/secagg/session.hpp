@@ -52,7 +52,7 @@ struct SessionParams {
 };
 
 // Checks that every client and the server apply to announced parameters (case 9 of the
-// spec): 2 ≤ n ≤ kMaxCohort; 1 ≤ k ≤ n − 1 and k even unless k = n − 1; 1 ≤ t ≤ k + 1;
+// spec): 3 ≤ n ≤ kMaxCohort; 1 ≤ k ≤ n − 1 and k even unless k = n − 1; 2 ≤ t ≤ k + 1;
 // active mode: 2t > k + 1 (a server cannot collect t shares of both secrets of one client);
 // t ≤ min_survivors ≤ n; 2 ≤ b ≤ 62; overflow budget n·(2^(q−1) − 1) < 2^(b−1);
 // 0 < c < ∞; 1 ≤ m ≤ kMaxVectorLength. Errors are bad_value naming the parameter.

@@ -1,6 +1,7 @@
 #include "client_states.hpp"
 
 #include "edgefed/secagg/key_schedule.hpp"
+#include "edgefed/secagg/params.hpp"
 #include "edgefed/secagg/ring.hpp"
 #include "ring_buffer.hpp"
 
@@ -416,6 +417,17 @@ class AwaitingAnnounce final : public ClientState {
       return bad("active mode announced but this client has no identity key or verifier");
     }
     if (m.params.vector_length > ctx_.policy.max_vector_length) return bad("vector length over this device's limit");
+    if (ctx_.policy.assumed_corrupt_rate || ctx_.policy.assumed_dropout_rate) {
+      GraphParameterRequest assumed;
+      assumed.n = m.params.n;
+      assumed.corrupt_rate = ctx_.policy.assumed_corrupt_rate.value_or(0.0);
+      assumed.dropout_rate = ctx_.policy.assumed_dropout_rate.value_or(0.0);
+      assumed.threat_model = m.params.mode;
+      if (auto st = validate_graph_parameters(assumed, GraphParameters{m.params.k, m.params.t}, m.params.min_survivors);
+          !st) {
+        return bad("parameters too weak for this device's assumptions: " + st.error().detail);
+      }
+    }
     auto input = encode_input(m.params);
     if (!input) return abort_error(stage(), input.error().code, input.error().detail);
     s.input = std::move(*input);

@@ -122,7 +122,7 @@ Harness::Harness(HarnessOptions options)
 void Harness::make_client(std::uint32_t u) {
   std::optional<ClientIdentity> identity;
   if (authority_) identity = authority_->issue(u, *client_rngs_[u]);
-  clients_[u] = SecAggClient::create(ClientPolicy{}, RingInput{inputs_[u]}, *client_rngs_[u], *to_server_[u],
+  clients_[u] = SecAggClient::create(options_.policy, RingInput{inputs_[u]}, *client_rngs_[u], *to_server_[u],
                                      authority_.get(), std::move(identity));
 }
 

@@ -52,6 +52,7 @@ struct HarnessOptions {
   std::uint64_t seed = 1;
   std::size_t server_workers = 1;
   bool real_threads = false;  // ThreadPoolExecutor instead of the inline round-robin one
+  ClientPolicy policy;        // every client's local policy
 };
 
 // Runs executor tasks on `workers` logical workers (inline, interleaved round-robin), so a

@@ -4,6 +4,7 @@
 #include "harness.hpp"
 
 #include "edgefed/secagg/key_schedule.hpp"
+#include "edgefed/secagg/params.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -205,6 +206,35 @@ TEST_CASE("case 9: parameter validation refuses impossible configurations") {
   Digest32 other_seed{};
   other_seed[0] = 1;
   CHECK_FALSE(SecAggServer::create(p, other_seed, sink, inline_executor));
+}
+
+TEST_CASE("a device refuses parameters too weak for the corrupt and dropout rates it assumes") {
+  SECTION("a complete graph of 5 with t = 3 and 3 survivors is too weak for 5 % / 5 %") {
+    HarnessOptions o = complete(5, 3);
+    o.policy.assumed_corrupt_rate = 0.05;
+    o.policy.assumed_dropout_rate = 0.05;
+    Harness h(o);
+    run_and_check(h);
+    CHECK_FALSE(h.server().completed());
+    CHECK(h.client(1).abort_error()->detail.find("too weak") != std::string::npos);
+  }
+  SECTION("the finder's own parameters for the same rates are accepted") {
+    GraphParameterRequest req;
+    req.n = 40;
+    req.corrupt_rate = 0.05;
+    req.dropout_rate = 0.05;
+    const GraphParameters found = find_graph_parameters(req).value();
+    HarnessOptions o;
+    o.n = 40;
+    o.k = found.k;
+    o.t = found.t;
+    o.min_survivors = min_clients_to_proceed(40, 0.05);
+    o.policy.assumed_corrupt_rate = 0.05;
+    o.policy.assumed_dropout_rate = 0.05;
+    Harness h(o);
+    run_and_check(h);
+    CHECK(h.server().completed());
+  }
 }
 
 // ---- malformed input -------------------------------------------------------------------

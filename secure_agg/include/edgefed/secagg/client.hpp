@@ -55,6 +55,11 @@ struct ClientPolicy {
   std::uint32_t min_neighbours = 1;          // refuse live neighbourhoods smaller than this
   bool allow_semi_honest = true;             // false: insist on active mode
   std::uint64_t max_vector_length = kMaxVectorLength;
+  // What this device assumes about the fleet. When set, announced (k, t, min_survivors)
+  // must pass validate_graph_parameters for these rates (params.hpp), so a server cannot
+  // talk a device into a threshold its corrupt and dropped peers could beat.
+  std::optional<double> assumed_corrupt_rate;
+  std::optional<double> assumed_dropout_rate;
 };
 
 // Active mode: this device's long-term identity and its secret key.

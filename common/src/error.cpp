@@ -23,6 +23,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::unknown_key: return "unknown_key";
     case ErrorCode::io_error: return "io_error";
     case ErrorCode::crypto_failure: return "crypto_failure";
+    case ErrorCode::timeout: return "timeout";
   }
   return "unknown_error";
 }
@@ -49,7 +50,8 @@ ErrorCondition condition_of(ErrorCode code) noexcept {
     case ErrorCode::invalid_argument:
     case ErrorCode::unknown_key: return ErrorCondition::invalid_argument;
     case ErrorCode::io_error:
-    case ErrorCode::crypto_failure: return ErrorCondition::unavailable;
+    case ErrorCode::crypto_failure:
+    case ErrorCode::timeout: return ErrorCondition::unavailable;
     default: return ErrorCondition::malformed;
   }
 }

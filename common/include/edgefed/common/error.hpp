@@ -47,6 +47,7 @@ enum class ErrorCode {
   unknown_key,          // configuration key that does not exist
   io_error,             // file or socket I/O failed
   crypto_failure,       // the crypto library failed (not a bad input)
+  timeout,              // a deadline passed (connect, handshake, receive); retrying may help
 };
 
 enum class ErrorCondition {

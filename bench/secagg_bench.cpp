@@ -38,11 +38,10 @@ struct Config {
   std::uint32_t ring_bits;  // 0: input_bits + ⌈log2 n⌉
 };
 
-std::size_t wire_bytes(std::string_view type, const json& body) {
-  Envelope env;
-  env.type = std::string(type);
-  env.body = body;
-  return encode_envelope(env).value().size();
+// Bytes on the wire for one message: the whole frame (envelope + CBOR body).
+template <typename Message>
+std::size_t wire_bytes(const Message& m) {
+  return encode_frame(m).value().size();
 }
 
 constexpr std::size_t kClientStages = 5;
@@ -55,12 +54,12 @@ struct Network final : SendToClients {
     Network* net;
     std::uint32_t slot;
     void send(ClientMessage m) override {
-      net->bytes_up[slot] += wire_bytes(message_type(m), encode_body(m));
+      net->bytes_up[slot] += wire_bytes(m);
       net->to_server.push_back({slot, std::move(m)});
     }
   };
   void send(std::uint32_t slot, ServerMessage m) override {
-    bytes_down[slot] += wire_bytes(message_type(m), encode_body(m));
+    bytes_down[slot] += wire_bytes(m);
     to_clients.push_back({slot, std::move(m)});
   }
   std::deque<std::pair<std::uint32_t, ClientMessage>> to_server;

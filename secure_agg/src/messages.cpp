@@ -1,7 +1,5 @@
 #include "edgefed/secagg/messages.hpp"
 
-#include "edgefed/common/wire.hpp"
-
 #include <algorithm>
 #include <cstring>
 
@@ -380,6 +378,33 @@ Result<ServerMessage> decode_server_message(std::string_view type, const json& b
 }
 Result<ClientMessage> decode_client_message(std::string_view type, const json& body) {
   return decode_client(type, FieldReader(body, "body"));
+}
+
+namespace {
+template <typename Message>
+Result<Bytes> frame_of(const Message& m, std::uint64_t round, std::uint64_t seq) {
+  Envelope env;
+  env.type = std::string(message_type(m));
+  const SessionId& sid = session_of(m);
+  std::copy_n(sid.begin(), env.session.size(), env.session.begin());
+  env.round = round;
+  env.seq = seq;
+  env.body = encode_body(m);
+  return encode_envelope(env);
+}
+}  // namespace
+
+Result<Bytes> encode_frame(const ServerMessage& m, std::uint64_t round, std::uint64_t seq) { return frame_of(m, round, seq); }
+Result<Bytes> encode_frame(const ClientMessage& m, std::uint64_t round, std::uint64_t seq) { return frame_of(m, round, seq); }
+
+Result<ServerMessage> decode_server_frame(ByteSpan frame, const DecodeLimits& limits) {
+  EDGEFED_ASSIGN_OR_RETURN(Envelope env, decode_envelope(frame, limits));
+  return decode_server_message(env.type, env.body);
+}
+
+Result<ClientMessage> decode_client_frame(ByteSpan frame, const DecodeLimits& limits) {
+  EDGEFED_ASSIGN_OR_RETURN(Envelope env, decode_envelope(frame, limits));
+  return decode_client_message(env.type, env.body);
 }
 
 std::size_t max_message_bytes(std::string_view type, const SessionParams& p) {

@@ -4,7 +4,6 @@
 #include "fuzz_artifact_key.hpp"
 
 #include "edgefed/common/artifact.hpp"
-#include "edgefed/common/wire.hpp"
 #include "edgefed/secagg/messages.hpp"
 
 #include <cstdio>
@@ -26,14 +25,6 @@ void write_file(const std::string& path, const Bytes& bytes) {
       .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-template <typename Message>
-Bytes frame_of(const Message& m) {
-  Envelope env;
-  env.type = std::string(secagg::message_type(m));
-  env.body = secagg::encode_body(m);
-  return encode_envelope(env).value();
-}
-
 void write_secagg_seeds(const std::string& dir) {
   using namespace secagg;
   SessionId sid{};
@@ -47,19 +38,19 @@ void write_secagg_seeds(const std::string& dir) {
   secagg::X25519PublicKey key;
   key.bytes.fill(9);
   ShamirShare share{3, {1, 2, 3, 4, 5}};
-  const std::vector<std::pair<std::string, Bytes>> frames = {
-      {"announce", frame_of(ServerMessage(SessionAnnounce{sid, p, 2}))},
-      {"neighbour_keys", frame_of(ServerMessage(NeighbourKeys{sid, {}, {{2, key, key, std::nullopt, std::nullopt}}}))},
-      {"forward_shares", frame_of(ServerMessage(ForwardShares{sid, {{3, Bytes(112, 7)}}}))},
-      {"survivors", frame_of(ServerMessage(SurvivorsView{sid, Bytes{0xFF, 0x03}}))},
-      {"unmask_request", frame_of(ServerMessage(UnmaskRequest{sid, {4}, {{5, Ed25519Signature{}}}}))},
-      {"advertise_keys", frame_of(ClientMessage(AdvertiseKeys{sid, key, key, std::nullopt, std::nullopt}))},
-      {"share_keys", frame_of(ClientMessage(ShareKeys{sid, {}, {{1, Bytes(112, 5)}, {4, Bytes(112, 6)}}}))},
-      {"masked_input", frame_of(ClientMessage(MaskedInput{sid, Bytes(32, 0xAA)}))},
-      {"unmask_response", frame_of(ClientMessage(UnmaskResponse{sid, {{4, ShareKind::mask_key, share}}}))},
-      {"abort", frame_of(ClientMessage(Abort{sid, "deadline"}))},
+  const std::vector<std::pair<std::string, Result<Bytes>>> frames = {
+      {"announce", secagg::encode_frame(ServerMessage(SessionAnnounce{sid, p, 2}))},
+      {"neighbour_keys", secagg::encode_frame(ServerMessage(NeighbourKeys{sid, {}, {{2, key, key, std::nullopt, std::nullopt}}}))},
+      {"forward_shares", secagg::encode_frame(ServerMessage(ForwardShares{sid, {{3, Bytes(112, 7)}}}))},
+      {"survivors", secagg::encode_frame(ServerMessage(SurvivorsView{sid, Bytes{0xFF, 0x03}}))},
+      {"unmask_request", secagg::encode_frame(ServerMessage(UnmaskRequest{sid, {4}, {{5, Ed25519Signature{}}}}))},
+      {"advertise_keys", secagg::encode_frame(ClientMessage(AdvertiseKeys{sid, key, key, std::nullopt, std::nullopt}))},
+      {"share_keys", secagg::encode_frame(ClientMessage(ShareKeys{sid, {}, {{1, Bytes(112, 5)}, {4, Bytes(112, 6)}}}))},
+      {"masked_input", secagg::encode_frame(ClientMessage(MaskedInput{sid, Bytes(32, 0xAA)}))},
+      {"unmask_response", secagg::encode_frame(ClientMessage(UnmaskResponse{sid, {{4, ShareKind::mask_key, share}}}))},
+      {"abort", secagg::encode_frame(ClientMessage(Abort{sid, "deadline"}))},
   };
-  for (const auto& [name, bytes] : frames) write_file(dir + "/" + name, bytes);
+  for (const auto& [name, bytes] : frames) write_file(dir + "/" + name, bytes.value());
 }
 }  // namespace
 

@@ -16,15 +16,6 @@ Bytes identity_statement(std::uint32_t slot, const Ed25519PublicKey& key) {
   return out;
 }
 
-Bytes frame_bytes(std::string_view type, const nlohmann::json& body, const SessionId& sid, std::uint64_t seq) {
-  Envelope env;
-  env.type = std::string(type);
-  std::copy_n(sid.begin(), env.session.size(), env.session.begin());
-  env.seq = seq;
-  env.body = body;
-  return encode_envelope(env).value();
-}
-
 }  // namespace
 
 // ---- test CA ---------------------------------------------------------------------------
@@ -54,8 +45,7 @@ class Harness::ToServer final : public SendToServer {
   ToServer(Harness& h, std::uint32_t slot) : h_(h), slot_(slot) {}
   void send(ClientMessage m) override {
     if (h_.client_rewrite_) h_.client_rewrite_(slot_, m);
-    h_.enqueue(Frame{true, slot_, std::string(message_type(m)),
-                     frame_bytes(message_type(m), encode_body(m), session_of(m), h_.sent_[slot_])});
+    h_.enqueue(Frame{true, slot_, std::string(message_type(m)), encode_frame(m, 0, h_.sent_[slot_]).value()});
   }
 
  private:
@@ -68,7 +58,7 @@ class Harness::ToClients final : public SendToClients {
   explicit ToClients(Harness& h) : h_(h) {}
   void send(std::uint32_t slot, ServerMessage m) override {
     if (h_.rewrite_) h_.rewrite_(slot, m);
-    h_.enqueue(Frame{false, slot, std::string(message_type(m)), frame_bytes(message_type(m), encode_body(m), session_of(m), 0)});
+    h_.enqueue(Frame{false, slot, std::string(message_type(m)), encode_frame(m).value()});
   }
 
  private:
@@ -153,12 +143,10 @@ void Harness::enqueue(Frame frame) {
 }
 
 void Harness::deliver(Frame& f) {
-  auto env = decode_envelope(f.bytes);
   if (f.to_server) {
     if (!alive(f.slot)) return;
-    if (!env) return server_->on_disconnect(f.slot);  // the transport closes a connection on garbage
-    auto m = decode_client_message(env->type, env->body);
-    if (!m) return server_->on_disconnect(f.slot);
+    auto m = decode_client_frame(f.bytes);
+    if (!m) return server_->on_disconnect(f.slot);  // the transport closes a connection on garbage
     const bool input_now = std::holds_alternative<MaskedInput>(*m) && server_->stage() == ServerStage::masked_input;
     if (input_now) delivered_inputs_.insert(f.slot);
     server_->handle(f.slot, *m);
@@ -168,9 +156,8 @@ void Harness::deliver(Frame& f) {
     }
   } else {
     if (!alive(f.slot)) return;
-    if (!env) return clients_[f.slot]->abort("undecodable frame");
-    auto m = decode_server_message(env->type, env->body);
-    if (!m) return clients_[f.slot]->abort("undecodable message");
+    auto m = decode_server_frame(f.bytes);
+    if (!m) return clients_[f.slot]->abort("undecodable frame");
     (void)clients_[f.slot]->handle(*m);
   }
 }
@@ -227,9 +214,7 @@ std::map<std::pair<std::uint32_t, ShareKind>, std::set<std::uint32_t>> Harness::
   std::map<std::pair<std::uint32_t, ShareKind>, std::set<std::uint32_t>> out;
   for (const Frame& f : transcript_) {
     if (!f.to_server || f.type != "secagg.unmask_response") continue;
-    auto env = decode_envelope(f.bytes);
-    if (!env) continue;
-    auto m = decode_client_message(env->type, env->body);
+    auto m = decode_client_frame(f.bytes);
     if (!m || !std::holds_alternative<UnmaskResponse>(*m)) continue;
     for (const RevealedShare& s : std::get<UnmaskResponse>(*m).shares) out[{s.owner, s.kind}].insert(f.slot);
   }
@@ -260,9 +245,7 @@ bool Harness::no_input_exposed() const {
   for (const Frame& f : transcript_) {
     if (f.to_server && f.type == "secagg.masked_input") sent_input.insert(f.slot);
     if (f.to_server || f.type != "secagg.forward_shares") continue;
-    auto env = decode_envelope(f.bytes);
-    if (!env) continue;
-    auto m = decode_server_message(env->type, env->body);
+    auto m = decode_server_frame(f.bytes);
     if (!m || !std::holds_alternative<ForwardShares>(*m)) continue;
     partners[f.slot].clear();
     for (const AddressedCiphertext& c : std::get<ForwardShares>(*m).shares) partners[f.slot].push_back(c.slot);

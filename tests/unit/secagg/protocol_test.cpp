@@ -576,8 +576,7 @@ TEST_CASE("case 24: two input sets with the same sum give the same output and un
     if (variant == 0) {
       for (const Frame& f : h.transcript()) {
         if (f.type != "secagg.masked_input") continue;
-        auto env = decode_envelope(f.bytes).value();
-        auto m = std::get<MaskedInput>(decode_client_message(env.type, env.body).value());
+        auto m = std::get<MaskedInput>(decode_client_frame(f.bytes).value());
         std::vector<std::uint64_t> values(m.packed.size() / 4);
         for (std::size_t i = 0; i < values.size(); ++i) {
           values[i] = ByteReader(ByteSpan(m.packed).subspan(4 * i, 4)).get<std::uint32_t>("v").value();

@@ -25,6 +25,7 @@
 #include "edgefed/common/bytes.hpp"
 #include "edgefed/common/crypto.hpp"
 #include "edgefed/common/result.hpp"
+#include "edgefed/common/wire.hpp"
 #include "edgefed/secagg/primitives.hpp"
 #include "edgefed/secagg/session.hpp"
 #include "edgefed/secagg/shamir.hpp"
@@ -148,6 +149,15 @@ nlohmann::json encode_body(const ServerMessage& message);
 nlohmann::json encode_body(const ClientMessage& message);
 Result<ServerMessage> decode_server_message(std::string_view type, const nlohmann::json& body);
 Result<ClientMessage> decode_client_message(std::string_view type, const nlohmann::json& body);
+
+// A message as one complete wire frame: common's Envelope with the message's type and body,
+// the first 16 bytes of its session id as the envelope's session token, and the caller's
+// round and sequence number. Fails only for a message whose body cannot be encoded.
+Result<Bytes> encode_frame(const ServerMessage& message, std::uint64_t round = 0, std::uint64_t seq = 0);
+Result<Bytes> encode_frame(const ClientMessage& message, std::uint64_t round = 0, std::uint64_t seq = 0);
+// A frame back into a typed message: decode_envelope (with `limits`), then the body.
+Result<ServerMessage> decode_server_frame(ByteSpan frame, const DecodeLimits& limits = {});
+Result<ClientMessage> decode_client_frame(ByteSpan frame, const DecodeLimits& limits = {});
 
 // Upper bound of the encoded size of each message type for a session, for the transport's
 // per-type frame limits (DecodeLimits::max_bytes_by_type).

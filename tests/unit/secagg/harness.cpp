@@ -261,16 +261,4 @@ bool Harness::no_input_exposed() const {
   return true;
 }
 
-std::size_t Harness::bytes_to_server(std::uint32_t slot) const {
-  std::size_t total = 0;
-  for (const Frame& f : transcript_) total += (f.to_server && f.slot == slot) ? f.bytes.size() : 0;
-  return total;
-}
-
-std::size_t Harness::bytes_from_server(std::uint32_t slot) const {
-  std::size_t total = 0;
-  for (const Frame& f : transcript_) total += (!f.to_server && f.slot == slot) ? f.bytes.size() : 0;
-  return total;
-}
-
 }  // namespace edgefed::secagg::testing

@@ -130,8 +130,6 @@ class Harness {
   void disconnect_after_input(std::uint32_t slot) { disconnect_after_input_.insert(slot); }
   // Every frame sent, in order (for golden transcripts).
   const std::vector<Frame>& transcript() const { return transcript_; }
-  std::size_t bytes_to_server(std::uint32_t slot) const;
-  std::size_t bytes_from_server(std::uint32_t slot) const;
 
  private:
   class ToServer;

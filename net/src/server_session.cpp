@@ -5,6 +5,7 @@
 #include "error_map.hpp"
 
 #include <exception>
+#include <string>
 
 namespace edgefed::net::detail {
 namespace {
@@ -14,6 +15,52 @@ constexpr std::size_t kMaxCloseReason = 123;  // a close frame's payload is at m
 constexpr std::size_t kReadPiece = 1u << 20;     // most bytes one read appends to a frame
 
 std::string reason_of(const Status& why) { return why.ok() ? "closed" : why.error().message(); }
+
+using Request = http::request<http::empty_body>;
+using Response = http::response<http::string_body>;
+
+Response plain(http::status status, std::string body) {
+  Response response;
+  response.result(status);
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.body() = std::move(body);
+  return response;
+}
+
+// The answer to a request that is not our upgrade: the application's, or a refusal. The
+// handler's exception text goes to the log only; the client learns just "500".
+Response answer(const HttpHandler& handler, const Request& request, const std::string& device_id,
+                ConnectionId id) {
+  if (!handler) return plain(http::status::not_found, "not found\n");
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    Response response = plain(http::status::method_not_allowed, "method not allowed\n");
+    response.set(http::field::allow, "GET, HEAD");
+    return response;
+  }
+  const std::string target(request.target());
+  auto failed = [&](std::string_view reason) {
+    log::error("http handler failed", {{"conn", id}, {"device", device_id},
+                                       {"target", target.substr(0, 128)}, {"reason", reason}});
+    return plain(http::status::internal_server_error, "internal server error\n");
+  };
+  HttpResponse served;
+  try {
+    served = handler(HttpRequest{std::string(request.method_string()), target, device_id});
+  } catch (const std::exception& e) {
+    return failed(e.what());
+  } catch (...) {
+    return failed("not a std::exception");
+  }
+  // 1xx are interim answers, never a final one; Beast would throw beyond 999.
+  if (served.status < 200 || served.status > 599) {
+    return failed("status " + std::to_string(served.status) + " out of range");
+  }
+  Response response;
+  response.result(served.status);
+  if (!served.content_type.empty()) response.set(http::field::content_type, served.content_type);
+  response.body() = std::move(served.body);
+  return response;
+}
 
 websocket::close_reason make_close(websocket::close_code code, std::string_view text) {
   websocket::close_reason reason(code);
@@ -81,11 +128,18 @@ void ServerSession::do_read_request() {
 
 void ServerSession::on_read_request(error_code ec, std::size_t) {
   if (state_ != State::handshake) return;
-  if (ec) return drop_handshake("http", to_error(ec, "upgrade request").message());
-  const auto& request = request_->get();
-  if (!websocket::is_upgrade(request) || request.target() != core_.config().path) {
-    return do_reject(http::status::not_found);
+  // The parser takes no body (empty_body), so a request with one (a POST) stops after its
+  // header. That is enough to refuse it, and the connection closes after the answer anyway.
+  const bool has_body = ec == http::error::unexpected_body && request_->is_header_done();
+  if (ec && !has_body) return drop_handshake("http", to_error(ec, "upgrade request").message());
+  const Request& request = request_->get();
+  if (!websocket::is_upgrade(request)) {
+    return do_respond(answer(core_.config().http_handler, request, device_id_, id_));
   }
+  if (request.target() != core_.config().path) {
+    return do_respond(plain(http::status::not_found, "not found\n"));
+  }
+  if (has_body) return drop_handshake("http", "upgrade request with a body");
   do_upgrade();
 }
 
@@ -122,23 +176,29 @@ void ServerSession::on_upgrade(error_code ec) {
   if (state_ == State::open) do_read();
 }
 
-// A request that is not our upgrade (a browser, later /metrics): answer, then close.
-void ServerSession::do_reject(http::status status) {
-  const auto& request = request_->get();
-  log::info("http request refused", {{"conn", id_}, {"device", device_id_},
-                                     {"target", std::string(request.target().substr(0, 128))},
-                                     {"status", static_cast<int>(status)}});
-  response_.emplace(status, request.version());
-  response_->set(http::field::server, "edgefed");
-  response_->set(http::field::content_type, "text/plain");
-  response_->keep_alive(false);
-  response_->body() = "not found\n";
-  response_->prepare_payload();
-  http::async_write(ws_.next_layer(), *response_,
-                    beast::bind_front_handler(&ServerSession::on_reject_written, shared_from_this()));
+// One answer to a request that is not our upgrade (/metrics, a browser), then close.
+void ServerSession::do_respond(Response response) {
+  const Request& request = request_->get();
+  const unsigned status = response.result_int();
+  log::write(status < 400 ? log::Level::debug : log::Level::info, "http request",
+             {{"conn", id_}, {"device", device_id_},
+              {"method", std::string(request.method_string())},
+              {"target", std::string(request.target().substr(0, 128))}, {"status", status}});
+  response.version(request.version());
+  response.set(http::field::server, "edgefed");
+  response.set(http::field::cache_control, "no-store");
+  response.keep_alive(false);
+  if (status == 204 || status == 304) response.body().clear();  // Beast refuses a body there
+  response.prepare_payload();
+  // HEAD: the Content-Length of the GET answer, no body.
+  if (request.method() == http::verb::head) response.body().clear();
+  response_.emplace(std::move(response));
+  http::async_write(
+      ws_.next_layer(), *response_,
+      beast::bind_front_handler(&ServerSession::on_response_written, shared_from_this()));
 }
 
-void ServerSession::on_reject_written(error_code ec, std::size_t) {
+void ServerSession::on_response_written(error_code ec, std::size_t) {
   if (state_ != State::handshake) return;
   if (ec) return drop_handshake("http", to_error(ec, "http response").message());
   ws_.next_layer().async_shutdown(

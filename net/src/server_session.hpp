@@ -1,7 +1,8 @@
 // One accepted connection, from TCP to close, on its own strand (Beast's async-ssl session
 // pattern). The chain of do_/on_ handlers is the connection's state machine:
 //
-//   handshake: do_tls_handshake → do_read_request → do_upgrade | do_reject (404)
+//   handshake: do_tls_handshake → do_read_request → do_upgrade
+//                                                   | do_respond (plain HTTP) → TLS shutdown
 //   open:      do_read → do_read_some → on_read … on_frame    enqueue → do_write → on_write …
 //   closing:   begin_close → do_close (after the write in flight) → on_close_done
 //
@@ -49,8 +50,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void on_read_request(error_code ec, std::size_t bytes);
   void do_upgrade();
   void on_upgrade(error_code ec);
-  void do_reject(http::status status);
-  void on_reject_written(error_code ec, std::size_t bytes);
+  void do_respond(http::response<http::string_body> response);
+  void on_response_written(error_code ec, std::size_t bytes);
   void on_tls_shutdown(error_code ec);
   void drop_handshake(std::string_view stage, const std::string& reason);
 

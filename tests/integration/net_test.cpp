@@ -233,6 +233,69 @@ struct RawWs {
   beast::flat_buffer buffer;
 };
 
+// One HTTPS request on its own connection, every step bounded: what a Prometheus scraper or
+// a browser with a device certificate does.
+struct HttpsReply {
+  boost::system::error_code ec;  // of the first step that failed (timed_out if one hung)
+  http::response<http::string_body> response;
+  bool closed_cleanly = false;  // after the response, the server sent close_notify
+};
+
+HttpsReply https_request(std::uint16_t port, http::verb method, const std::string& target,
+                         const std::string& body = {}, const net::TlsConfig& tls = device_tls()) {
+  asio::io_context ioc;
+  auto context = net::make_client_tls_context(tls).value();
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, *context);
+  HttpsReply reply;
+  auto step = [&](auto start) {
+    reply.ec = asio::error::timed_out;
+    start([&](boost::system::error_code ec, auto&&...) { reply.ec = ec; });
+    ioc.restart();
+    ioc.run_for(5s);
+    return !reply.ec;
+  };
+  beast::get_lowest_layer(stream).connect(loopback(port));
+  REQUIRE_OK(net::prepare_client_stream(stream.native_handle(), "localhost"));
+  http::request<http::string_body> request{method, target, 11};
+  request.set(http::field::host, "localhost");
+  request.body() = body;
+  request.prepare_payload();
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.skip(method == http::verb::head);  // a HEAD answer has Content-Length but no body
+  if (!step([&](auto h) { stream.async_handshake(asio::ssl::stream_base::client, h); }) ||
+      !step([&](auto h) { http::async_write(stream, request, h); }) ||
+      !step([&](auto h) { http::async_read(stream, buffer, parser, h); })) {
+    return reply;
+  }
+  reply.response = parser.release();
+  std::array<char, 64> rest{};
+  step([&](auto h) { stream.async_read_some(asio::buffer(rest), h); });
+  reply.closed_cleanly = reply.ec == asio::error::eof;
+  reply.ec = {};
+  return reply;
+}
+
+// An HttpHandler that serves /metrics and /boom (throws), and records what it saw.
+struct MetricsRoute {
+  net::HttpResponse operator()(const net::HttpRequest& request) {
+    {
+      std::lock_guard lock(mutex);
+      seen.push_back(request);
+    }
+    if (request.target == "/boom") throw std::runtime_error("secret detail");
+    if (request.target == "/bad-status") return {42, "text/plain", "?"};
+    if (request.target != "/metrics") return {};
+    return {200, "text/plain; version=0.0.4; charset=utf-8", "edgefed_up 1\n"};
+  }
+  std::size_t calls() {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  }
+  std::mutex mutex;
+  std::vector<net::HttpRequest> seen;
+};
+
 // Captures log lines at info level while alive.
 struct LogCapture {
   LogCapture() {
@@ -464,21 +527,14 @@ TEST_CASE("a device that stops reading is closed when its send queue overflows")
   f.expect_service();
 }
 
-TEST_CASE("a plain HTTPS request is answered with 404 and a wrong path refuses the upgrade") {
+TEST_CASE("without an http handler plain HTTPS gets 404 and a wrong path refuses the upgrade") {
   Fixture f;
-  asio::io_context ioc;
-  auto context = net::make_client_tls_context(device_tls()).value();
-  beast::ssl_stream<beast::tcp_stream> stream(ioc, *context);
-  beast::get_lowest_layer(stream).connect(loopback(f.server->port()));
-  REQUIRE_OK(net::prepare_client_stream(stream.native_handle(), "localhost"));
-  stream.handshake(asio::ssl::stream_base::client);
-  http::request<http::empty_body> request{http::verb::get, "/metrics", 11};
-  request.set(http::field::host, "localhost");
-  http::write(stream, request);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  CHECK(response.result() == http::status::not_found);
+  for (http::verb method : {http::verb::get, http::verb::head, http::verb::post}) {
+    const HttpsReply reply = https_request(f.server->port(), method, "/metrics");
+    REQUIRE_FALSE(reply.ec);
+    CHECK(reply.response.result() == http::status::not_found);
+    CHECK(reply.closed_cleanly);
+  }
 
   net::ClientOptions options;
   options.path = "/elsewhere";
@@ -487,6 +543,114 @@ TEST_CASE("a plain HTTPS request is answered with 404 and a wrong path refuses t
   CHECK(client.error().code == ErrorCode::io_error);
   CHECK(client.error().detail.find("404") != std::string::npos);
   CHECK(f.handler.open_count() == 0);
+}
+
+TEST_CASE("the http handler answers GET with its status, content type and body, then closes") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  const HttpsReply reply = https_request(f.server->port(), http::verb::get, "/metrics?x=1");
+  REQUIRE_FALSE(reply.ec);
+  CHECK(reply.response.result() == http::status::not_found);  // the handler's default
+
+  const HttpsReply metrics = https_request(f.server->port(), http::verb::get, "/metrics");
+  REQUIRE_FALSE(metrics.ec);
+  const auto& response = metrics.response;
+  CHECK(response.result() == http::status::ok);
+  CHECK(response[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(response.body() == "edgefed_up 1\n");
+  CHECK(response[http::field::content_length] == "13");
+  CHECK(response[http::field::cache_control] == "no-store");
+  CHECK(response[http::field::connection] == "close");
+  CHECK(metrics.closed_cleanly);
+
+  std::lock_guard lock(route.mutex);
+  REQUIRE(route.seen.size() == 2);
+  CHECK(route.seen[0].target == "/metrics?x=1");
+  CHECK(route.seen[1].method == "GET");
+  CHECK(route.seen[1].target == "/metrics");
+  CHECK(route.seen[1].device_id == "device-0001");
+  CHECK(f.handler.open_count() == 0);  // plain requests never reach the ServerHandler
+}
+
+TEST_CASE("the http handler answers HEAD with the GET headers and no body") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  const HttpsReply reply = https_request(f.server->port(), http::verb::head, "/metrics");
+  REQUIRE_FALSE(reply.ec);
+  CHECK(reply.response.result() == http::status::ok);
+  CHECK(reply.response[http::field::content_length] == "13");
+  CHECK(reply.response[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(reply.response.body().empty());
+  CHECK(reply.closed_cleanly);  // no stray body bytes before close_notify
+  std::lock_guard lock(route.mutex);
+  REQUIRE(route.seen.size() == 1);
+  CHECK(route.seen[0].method == "HEAD");
+}
+
+TEST_CASE("methods other than GET and HEAD get 405 and never reach the http handler") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  for (auto [method, body] :
+       {std::pair{http::verb::post, ""}, std::pair{http::verb::post, "a=1"},
+        std::pair{http::verb::delete_, ""}, std::pair{http::verb::put, "x"}}) {
+    const HttpsReply reply = https_request(f.server->port(), method, "/metrics", body);
+    INFO(std::string(http::to_string(method)) << " body '" << body << "'");
+    REQUIRE_FALSE(reply.ec);
+    CHECK(reply.response.result() == http::status::method_not_allowed);
+    CHECK(reply.response[http::field::allow] == "GET, HEAD");
+    CHECK(reply.response[http::field::connection] == "close");
+  }
+  CHECK(route.calls() == 0);
+  f.expect_service();
+}
+
+TEST_CASE("an http handler that throws or returns a bad status gives 500 and serving goes on") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  LogCapture log;
+  for (const char* target : {"/boom", "/bad-status"}) {
+    const HttpsReply reply = https_request(f.server->port(), http::verb::get, target);
+    INFO(target);
+    REQUIRE_FALSE(reply.ec);
+    CHECK(reply.response.result() == http::status::internal_server_error);
+    CHECK(reply.response.body().find("secret") == std::string::npos);
+    CHECK(reply.closed_cleanly);
+  }
+  CHECK(log.contains("http handler failed", "secret detail"));
+  CHECK(https_request(f.server->port(), http::verb::get, "/metrics").response.result() ==
+        http::status::ok);
+  f.expect_service();
+}
+
+TEST_CASE("with an http handler set the WebSocket path still upgrades and a wrong path gets 404") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  f.expect_service();
+  net::ClientOptions options;
+  options.path = "/metrics";
+  auto client = f.connect(device_tls(), options);
+  REQUIRE_FALSE(client.ok());
+  CHECK(client.error().detail.find("404") != std::string::npos);
+  CHECK(route.calls() == 0);  // an upgrade request is never the handler's
+}
+
+TEST_CASE("with an http handler set a client without a certificate still fails the handshake") {
+  MetricsRoute route;
+  Fixture f([&](net::ServerConfig& c) { c.http_handler = std::ref(route); });
+  net::TlsConfig tls = device_tls();
+  tls.cert_file.clear();
+  tls.key_file.clear();
+  const HttpsReply reply = https_request(f.server->port(), http::verb::get, "/metrics", "", tls);
+  INFO(reply.ec.message());
+  CHECK(reply.ec);
+  CHECK(reply.ec != asio::error::timed_out);
+  CHECK(route.calls() == 0);
+  const HttpsReply stranger =
+      https_request(f.server->port(), http::verb::get, "/metrics", "", device_tls(1, "stranger"));
+  CHECK(stranger.ec);
+  CHECK(route.calls() == 0);
+  CHECK(https_request(f.server->port(), http::verb::get, "/metrics").response.result() ==
+        http::status::ok);
 }
 
 TEST_CASE("many sequential and concurrent connections work") {

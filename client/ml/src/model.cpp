@@ -345,7 +345,8 @@ Status save_model(const Model& model, const std::filesystem::path& path, const E
                   std::uint64_t model_version) {
   ModelArtifact artifact;
   artifact.model_version = model_version;
-  artifact.metadata = nlohmann::json{{"architecture", model.architecture()}}.dump();
+  artifact.metadata =
+      nlohmann::json{{"architecture", model.architecture()}, {"schema", schema_to_json(model.schema())}}.dump();
   const ParameterSet state = model.state();
   for (std::size_t i = 0; i < state.size(); ++i) {
     const TensorView t = state.at(i);

@@ -121,4 +121,48 @@ ModelSchema policies_for(ModelSchema schema, Tier tier, bool train_head) {
   return schema;
 }
 
+Result<TensorRole> parse_role(std::string_view name) {
+  for (TensorRole r : {TensorRole::weight, TensorRole::bias, TensorRole::bn_gamma, TensorRole::bn_beta,
+                       TensorRole::bn_mean, TensorRole::bn_var, TensorRole::adapter_down, TensorRole::adapter_up,
+                       TensorRole::head_weight, TensorRole::head_bias}) {
+    if (name == to_string(r)) return r;
+  }
+  return fail(ErrorCode::bad_value, "tensor role '" + std::string(name) + "' is unknown");
+}
+
+nlohmann::json schema_to_json(const ModelSchema& schema) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const TensorSpec& t : schema.tensors) {
+    out.push_back({{"name", t.name}, {"shape", t.shape}, {"role", to_string(t.role)}});
+  }
+  return out;
+}
+
+Result<ModelSchema> schema_from_json(const nlohmann::json& value) {
+  if (!value.is_array()) return fail(ErrorCode::bad_type, "schema: expected an array of tensors");
+  ModelSchema schema;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const nlohmann::json& e = value[i];
+    const std::string where = "schema[" + std::to_string(i) + "]";
+    if (!e.is_object() || !e.contains("name") || !e.contains("shape") || !e.contains("role")) {
+      return fail(ErrorCode::missing_field, where + ": expected {name, shape, role}");
+    }
+    if (!e["name"].is_string() || e["name"].get_ref<const std::string&>().empty() || !e["role"].is_string() ||
+        !e["shape"].is_array()) {
+      return fail(ErrorCode::bad_type, where + ": name and role must be strings, shape an array");
+    }
+    TensorSpec spec;
+    spec.name = e["name"].get<std::string>();
+    for (const nlohmann::json& d : e["shape"]) {
+      if (!d.is_number_unsigned()) return fail(ErrorCode::bad_type, where + ".shape: dimensions must be unsigned");
+      spec.shape.push_back(d.get<std::int64_t>());
+    }
+    if (auto n = checked_numel(spec.shape); !n) return Error{ErrorCode::bad_value, where + ".shape: " + n.error().detail};
+    EDGEFED_ASSIGN_OR_RETURN(spec.role, parse_role(e["role"].get<std::string>()));
+    if (schema.find(spec.name) != nullptr) return fail(ErrorCode::bad_value, where + ": duplicate name " + spec.name);
+    schema.tensors.push_back(std::move(spec));
+  }
+  return policies_for(std::move(schema), Tier::adapters_bn);
+}
+
 }  // namespace edgefed::ml

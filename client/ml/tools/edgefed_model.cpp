@@ -97,6 +97,27 @@ int run_pretrain(int argc, const char* const argv[]) {
   return 0;
 }
 
+// An untrained model (random backbone): for protocol tests and quick trials, not for accuracy.
+int run_init(int argc, const char* const argv[]) {
+  ConfigSpec spec("edgefed-model init", "write an untrained (randomly initialised) model, signed");
+  spec.add("out", ConfigType::string, "models/untrained.efm", "output model artifact")
+      .add("model_key", ConfigType::string, "keys/model.pem", "Ed25519 signing key (created if missing)")
+      .add("model_version", ConfigType::unsigned_integer, 1, "version written into the artifact");
+  int code = 0;
+  auto c = parse_command_line_or_report(spec, argc, argv, code);
+  if (!c) return code;
+  ml::use_single_thread();
+  auto key = load_or_create_key(c->get<std::string>("model_key"));
+  if (!key) return fail_with(key.error());
+  auto model = ml::Model::default_cnn();
+  if (!model) return fail_with(model.error());
+  const std::filesystem::path out = c->get<std::string>("out");
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  if (auto st = ml::save_model(*model, out, *key, c->get<std::uint64_t>("model_version")); !st) return fail_with(st.error());
+  std::cout << json{{"out", out.string()}, {"parameters", model->schema().parameter_numel()}}.dump() << std::endl;
+  return 0;
+}
+
 int run_eval(int argc, const char* const argv[]) {
   ConfigSpec spec("edgefed-model eval", "accuracy of a saved model on the Fashion-MNIST test set");
   spec.add("model", ConfigType::string, "models/backbone.efm", "model artifact")
@@ -150,6 +171,7 @@ void usage(std::FILE* out) {
                "usage: edgefed-model <command> [options]   (edgefed-model <command> --help)\n\n"
                "commands:\n"
                "  pretrain   train the float32 backbone centrally on the cloud split and sign it\n"
+               "  init       write an untrained model (protocol tests, quick trials)\n"
                "  eval       test-set accuracy of a signed model artifact\n"
                "  schema     tensors of the default model: shapes, roles, a tier's policies\n");
 }
@@ -163,6 +185,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = argv[1];
   if (command == "pretrain") return run_pretrain(argc - 1, argv + 1);
+  if (command == "init") return run_init(argc - 1, argv + 1);
   if (command == "eval") return run_eval(argc - 1, argv + 1);
   if (command == "schema") return run_schema(argc - 1, argv + 1);
   std::fprintf(stderr, "edgefed-model: unknown command '%s'\n\n", argv[1]);

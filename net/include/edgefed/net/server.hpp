@@ -7,12 +7,19 @@
 // Per connection, in order:
 //   1. TCP accept (beyond `max_connections` live connections a new socket is closed at once)
 //   2. TLS 1.3 handshake; the client must present a certificate from `tls.ca_file`
-//   3. an HTTP request; a WebSocket upgrade on `path` is accepted, any other request gets
-//      "404 Not Found" and the connection is closed (the place where HTTPS routes such as
-//      /metrics will be served later)
+//   3. one HTTP request. A WebSocket upgrade on `path` is accepted and goes on to step 4.
+//      Any other request is answered and the connection closed (one request per connection,
+//      `Connection: close`):
+//        - an upgrade to another target: 404
+//        - no `http_handler`: 404
+//        - a method other than GET or HEAD: 405 with `Allow: GET, HEAD`
+//        - GET or HEAD: `http_handler`'s response (see HttpHandler); HEAD gets its headers
+//          and Content-Length but no body
+//      Such requests are never reported to the ServerHandler. They come only from clients
+//      whose certificate passed step 2, so routes such as /metrics need no auth of their own.
 //   4. open: `on_open(id, device_id)`, then `on_frame` per binary message, then exactly one
 //      `on_close(id, why)`
-// Steps 2–3 together must finish within `handshake_timeout`.
+// Steps 2–3 together, including an HTTP response, must finish within `handshake_timeout`.
 //
 // Failures that concern one connection — failed handshake, unknown CA, no certificate,
 // plaintext or TLS 1.2 client, oversized or text frame, idle timeout, a full send queue —
@@ -36,6 +43,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,6 +77,28 @@ class ServerHandler {
   virtual void on_close(ConnectionId id, const Status& why) = 0;
 };
 
+// A plain HTTPS request (not the WebSocket upgrade) that reached the server, for
+// ServerConfig::http_handler. Only GET and HEAD are passed on.
+struct HttpRequest {
+  std::string method;     // "GET" or "HEAD"
+  std::string target;     // as sent, query included: "/metrics", "/healthz?verbose=1"
+  std::string device_id;  // subject CN of the client's verified certificate
+};
+
+// The handler's answer. The server adds Content-Length, `Cache-Control: no-store`,
+// `Connection: close` and `Server: edgefed`, and drops the body for HEAD.
+struct HttpResponse {
+  unsigned status = 404;  // 200–599, else the client gets 500; 204 and 304 send no body
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+// Serves the plain HTTPS requests (step 3 of the header comment). Called on the connection's
+// strand, on an I/O thread: it must be thread-safe when threads > 1, should return quickly
+// and must outlive the server (or its stop()). An exception from it is logged and answered
+// with 500; its text is not sent. Unknown targets should return the default (404).
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
 struct ServerConfig {
   // Where to listen. Port 0 picks an ephemeral port (see WsServer::port()). The default
   // address is loopback; use "0.0.0.0" or "::" to serve a network.
@@ -76,8 +106,11 @@ struct ServerConfig {
   std::uint16_t port = 0;
   // Server certificate and key, and the CA that signs device certificates.
   TlsConfig tls;
-  // The WebSocket endpoint. Requests for other targets get 404.
+  // The WebSocket endpoint. An upgrade request for another target gets 404.
   std::string path = "/edgefed/v1";
+  // Serves GET and HEAD requests that are not a WebSocket upgrade (e.g. /metrics, /healthz).
+  // Unset (the default): every such request gets 404.
+  HttpHandler http_handler;
   // I/O threads running the io_context.
   std::size_t threads = 1;
   // Largest frame accepted from a device; a larger one closes that connection (too_large).

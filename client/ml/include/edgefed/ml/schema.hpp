@@ -14,6 +14,8 @@
 #include "edgefed/common/parameter_set.hpp"
 #include "edgefed/common/result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,5 +75,16 @@ struct ModelSchema {
 // aggregates when trained (head, bn_head); everything else is frozen.
 // `train_head` additionally trains and aggregates the head in the adapters_bn tier.
 ModelSchema policies_for(ModelSchema schema, Tier tier, bool train_head = false);
+
+// "weight" | "bias" | ... (to_string's names); bad_value otherwise.
+Result<TensorRole> parse_role(std::string_view name);
+
+// A schema as JSON, for model files and the server (which reasons about tensors without
+// LibTorch): [{"name", "shape": [..], "role"}] in canonical order. Policies are not stored:
+// they follow from the tier (policies_for), which the run configures.
+nlohmann::json schema_to_json(const ModelSchema& schema);
+// The inverse, with every field checked (bad_value / missing_field naming the entry); the
+// result has the adapters_bn tier's policies.
+Result<ModelSchema> schema_from_json(const nlohmann::json& value);
 
 }  // namespace edgefed::ml

@@ -527,6 +527,9 @@ struct Coordinator::Impl final : secagg::SendToClients {
                        {{"stage", std::string(secagg::to_string(d.stage))}})
           .inc();
     }
+    // The round is over whatever its outcome; the checkpoint written below must say so.
+    ++next_round;
+    ++rounds_ended;
     if (r.secagg->completed()) {
       if (auto st = apply_aggregate(r); !st) {
         s.outcome = protocol::RoundOutcome::aborted;
@@ -539,8 +542,6 @@ struct Coordinator::Impl final : secagg::SendToClients {
       s.outcome = protocol::RoundOutcome::aborted;
       s.reason = r.secagg->abort_error() ? r.secagg->abort_error()->message() : "aborted";
     }
-    ++next_round;
-    ++rounds_ended;
     s.model_version = model.version;
     if (s.outcome == protocol::RoundOutcome::aborted) {
       // The model did not change; persist the round counter so a restart does not repeat it.

@@ -25,7 +25,7 @@ configure_and_build() {
     log "configuring $EDGEFED_BUILD_DIR (RelWithDebInfo, Ninja, ccache, sanitize=$sanitize)"
     cmake -S "$EDGEFED_ROOT" -B "$EDGEFED_BUILD_DIR" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
       -DCMAKE_INSTALL_PREFIX="$EDGEFED_BUILD_DIR/stage" \
       -DEDGEFED_SANITIZE="$sanitize" >&2
   fi

@@ -43,6 +43,7 @@ ConfigSpec make_spec() {
       .add("data.alpha", ConfigType::number, 0.5, "Dirichlet label skew")
       .add("data.feature_shift", ConfigType::boolean, true, "per-device sensor shift")
       .add("data.seed", ConfigType::unsigned_integer, 1, "split seed (same as the simulator's)")
+      .add("evaluate", ConfigType::boolean, false, "print the device's accuracy on its own test split at exit")
       .add("log.format", ConfigType::string, "logfmt", "logfmt or json");
   return spec;
 }
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   data::Dataset train = std::move(fed->devices[device].train);
+  data::Dataset test = std::move(fed->devices[device].test);
   pool = Result<data::Dataset>(data::Dataset{});  // free the pool before training
   fed->devices.clear();
 
@@ -108,11 +110,15 @@ int main(int argc, char** argv) {
   const Status st = (*client)->run();
   g_client = nullptr;
   const ClientStats s = (*client)->stats();
+  std::string accuracy;
+  if (c->get<bool>("evaluate") && !test.empty()) {
+    if (auto a = (*client)->evaluate(test)) accuracy = ", \"test_accuracy\": " + std::to_string(*a);
+  }
   std::printf("{\"model_version\": %llu, \"rounds_completed\": %llu, \"rounds_aborted\": %llu, \"bytes_sent\": %llu, "
-              "\"bytes_received\": %llu}\n",
+              "\"bytes_received\": %llu%s}\n",
               static_cast<unsigned long long>(s.model_version), static_cast<unsigned long long>(s.rounds_completed),
               static_cast<unsigned long long>(s.rounds_aborted), static_cast<unsigned long long>(s.bytes_sent),
-              static_cast<unsigned long long>(s.bytes_received));
+              static_cast<unsigned long long>(s.bytes_received), accuracy.c_str());
   if (!st) {
     std::fprintf(stderr, "edgefed-client: %s\n", st.error().message().c_str());
     return 1;

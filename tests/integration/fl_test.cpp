@@ -17,6 +17,7 @@
 #include "edgefed_test_support.hpp"
 
 #include <catch2/catch.hpp>
+#include "edgefed_catch_helpers.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,12 +38,6 @@ using namespace edgefed;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-#define REQUIRE_OK(expr)                                                              \
-  do {                                                                                \
-    const auto& require_ok_ = (expr);                                                 \
-    INFO((require_ok_.ok() ? std::string("ok") : require_ok_.error().message()));     \
-    REQUIRE(require_ok_.ok());                                                        \
-  } while (false)
 
 constexpr int kDevices = 12;
 

@@ -16,6 +16,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <catch2/catch.hpp>
+#include "edgefed_catch_helpers.hpp"
 #include <openssl/ssl.h>
 
 #include <array>
@@ -41,12 +42,6 @@ using edgefed::ErrorCondition;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-#define REQUIRE_OK(expr)                                                   \
-  do {                                                                     \
-    const auto& require_ok_ = (expr);                                      \
-    INFO((require_ok_.ok() ? std::string("ok") : require_ok_.error().message())); \
-    REQUIRE(require_ok_.ok());                                             \
-  } while (false)
 
 // ---- PKI: the development script, run once per process into a temp dir
 

@@ -482,7 +482,7 @@ struct Paths {
 struct Options {
   std::uint64_t rounds = 2;
   std::size_t connect_concurrency = 50;
-  std::size_t driver_threads = 2;  // 0: one per device
+  std::size_t driver_threads = 4;  // 0: one per device
   std::uint64_t selection_wait_ms = 2000;
   std::uint64_t timeout_s = 900;
 };
@@ -552,7 +552,11 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
   }
   const double tls_seconds = seconds_since(t0);
   const int connected = static_cast<int>(std::count_if(devices.begin(), devices.end(), [](auto& d) { return d->open; }));
-  std::fprintf(stderr, "  %d/%d TLS connections in %.2f s; sending hellos\n", connected, n, tls_seconds);
+  std::this_thread::sleep_for(300ms);
+  const MemSample tls_only = server->now();  // connections open, no hello yet: transport cost alone
+  std::fprintf(stderr, "  %d/%d TLS connections in %.2f s (server rss %.1f MiB); sending hellos\n", connected, n,
+               tls_seconds, mib(tls_only.rss_kib));
+  const auto t1 = SteadyClock::now();
 
   // Phase 2: hellos, then everyone pumps frames.
   const std::size_t drivers = opt.driver_threads == 0 ? devices.size() : std::min(opt.driver_threads, devices.size());
@@ -564,7 +568,7 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
   while (progress.have_model < connected && progress.closed == 0 && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
-  const double connect_seconds = seconds_since(t0);
+  const double connect_seconds = tls_seconds + seconds_since(t1);
   const int ready = progress.have_model;
   std::this_thread::sleep_for(500ms);  // let the server settle (queues drained, frees done)
   const MemSample idle = server->now();
@@ -574,28 +578,23 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
 
   // Rounds: the server exits by itself after the last one (--exit_when_finished).
   const auto rounds_t0 = SteadyClock::now();
-  std::string server_end;
-  {
-    std::uint64_t reported = 0;
-    while (!server->wait_exit(200ms) && SteadyClock::now() < deadline) {
-      std::lock_guard lock(progress.mutex);
-      for (const auto& [r, t] : progress.rounds) {
-        if (r > reported && t.ends >= ready) {
-          reported = r;
-          std::fprintf(stderr, "  round %llu: %s, %u participants, %.2f s\n", static_cast<unsigned long long>(r),
-                       t.outcome.c_str(), t.participants,
-                       std::chrono::duration<double>(*t.last_end - *t.first_plan).count());
-        }
-      }
-    }
-    server_end = server->stop(5s);
+  while (!server->wait_exit(200ms) && SteadyClock::now() < deadline) {
   }
+  const std::string server_end = server->stop(5s);
   const double run_seconds = seconds_since(rounds_t0);
   const std::uint64_t peak_kib = server->peak_kib();
   progress.stop = true;
   for (auto& t : driver_threads) t.join();
   std::fprintf(stderr, "  server ended (%s) %.1f s after release; peak rss=%.1f MiB\n", server_end.c_str(), run_seconds,
                mib(peak_kib));
+  {
+    std::lock_guard lock(progress.mutex);
+    for (const auto& [r, t] : progress.rounds) {
+      std::fprintf(stderr, "  round %llu: %s, %u participants, %d round_ends, %.2f s\n", static_cast<unsigned long long>(r),
+                   t.outcome.c_str(), t.participants, t.ends,
+                   t.first_plan && t.last_end ? std::chrono::duration<double>(*t.last_end - *t.first_plan).count() : -1.0);
+    }
+  }
 
   // Close the devices in parallel (each WsClient joins its I/O thread).
   {
@@ -676,6 +675,7 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
       {"tls_connect_seconds", round3(tls_seconds)},
       {"connect_seconds", round3(connect_seconds)},
       {"server_rss_start_mib", round3(mib(start_mem.rss_kib))},
+      {"server_rss_tls_only_mib", round3(mib(tls_only.rss_kib))},
       {"server_rss_idle_mib", round3(mib(idle.rss_kib))},
       {"server_rss_anon_idle_mib", round3(mib(idle.anon_kib))},
       {"server_rss_peak_mib", round3(mib(peak_kib))},
@@ -735,7 +735,7 @@ int run_server(int argc, const char* const argv[]) {
       .add("work_dir", ConfigType::string, (fs::temp_directory_path() / "edgefed-bench-server").string(),
            "PKI, model, checkpoints, server logs (the PKI is reused)")
       .add("connect_concurrency", ConfigType::unsigned_integer, 50, "TLS handshakes in flight at most")
-      .add("driver_threads", ConfigType::unsigned_integer, 2, "threads driving the device sessions (0: one per device)")
+      .add("driver_threads", ConfigType::unsigned_integer, 4, "threads driving the device sessions (0: one per device)")
       .add("selection_wait_ms", ConfigType::unsigned_integer, 2000, "server rounds.selection_wait_ms")
       .add("timeout_s", ConfigType::unsigned_integer, 900, "per configuration");
   int exit_code = 0;

@@ -199,8 +199,12 @@ void WsServer::stop() {
 }
 
 bool WsServer::send(ConnectionId id, Bytes frame) {
+  return send(id, std::make_shared<const Bytes>(std::move(frame)));
+}
+
+bool WsServer::send(ConnectionId id, SharedFrame frame) {
   std::shared_ptr<ServerSession> session = impl_->core.find(id);
-  if (!session || !session->is_open()) return false;
+  if (!session || !session->is_open() || !frame) return false;
   session->send(std::move(frame));
   return true;
 }

@@ -275,35 +275,35 @@ void ServerSession::on_read_error(error_code ec) {
 
 // ---- writes: a bounded queue, one write in flight
 
-void ServerSession::send(Bytes frame) {
+void ServerSession::send(SharedFrame frame) {
   asio::post(strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
     self->enqueue(std::move(frame));
   });
 }
 
-void ServerSession::enqueue(Bytes frame) {
+void ServerSession::enqueue(SharedFrame frame) {
   if (state_ != State::open) return;  // closing or closed: dropped, as documented
   const ServerConfig& config = core_.config();
   if (queue_.size() >= config.send_queue_max_frames ||
-      queued_bytes_ + frame.size() > config.send_queue_max_bytes) {
+      queued_bytes_ + frame->size() > config.send_queue_max_bytes) {
     return abort(fail(ErrorCode::io_error,
                       "send queue full (" + std::to_string(queue_.size()) + " frames, " +
                           std::to_string(queued_bytes_) + " bytes): the device does not read"));
   }
-  queued_bytes_ += frame.size();
+  queued_bytes_ += frame->size();
   queue_.push_back(std::move(frame));
   if (!writing_) do_write();
 }
 
 void ServerSession::do_write() {
   writing_ = true;
-  ws_.async_write(asio::buffer(queue_.front()),
+  ws_.async_write(asio::buffer(*queue_.front()),
                   beast::bind_front_handler(&ServerSession::on_write, shared_from_this()));
 }
 
 void ServerSession::on_write(error_code ec, std::size_t) {
   writing_ = false;
-  queued_bytes_ -= queue_.front().size();
+  queued_bytes_ -= queue_.front()->size();
   queue_.pop_front();
   if (ec) {
     if (state_ == State::open) return abort(to_error(ec, "write"));
@@ -342,7 +342,7 @@ void ServerSession::begin_close(websocket::close_reason reason, const Status& wh
   close_reason_ = std::move(reason);
   if (!flush) {
     while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back().size();
+      queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
     }
   }

@@ -34,7 +34,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   bool is_open() const { return open_.load(); }
 
   void run();
-  void send(Bytes frame);
+  void send(SharedFrame frame);
   void close(std::string reason);
   // stop(): abort a handshake, or close an open connection with 1001 (going away).
   void shutdown();
@@ -59,7 +59,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void do_read_some();
   void on_read(error_code ec, std::size_t bytes);
   void on_read_error(error_code ec);
-  void enqueue(Bytes frame);
+  void enqueue(SharedFrame frame);
   void do_write();
   void on_write(error_code ec, std::size_t bytes);
   void begin_close(websocket::close_reason reason, const Status& why, bool flush);
@@ -91,7 +91,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   Bytes frame_;
   std::optional<FrameBuffer> frame_buffer_;
 
-  std::deque<Bytes> queue_;  // front() is being written while writing_
+  std::deque<SharedFrame> queue_;  // front() is being written while writing_
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::optional<websocket::close_reason> close_reason_;  // set: close after the writes

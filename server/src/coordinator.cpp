@@ -180,6 +180,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
   std::vector<float> residual;
   Bytes full_artifact;
   std::optional<Bytes> delta_artifact;  // from model.version − 1 (absent after a restart)
+  std::shared_ptr<const Bytes> full_frame, delta_frame;  // fl.model frames of the current version
   std::uint64_t next_round = 1;
   std::uint64_t rounds_ended = 0;
   std::map<ConnectionId, Connection> connections;
@@ -261,21 +262,33 @@ struct Coordinator::Impl final : secagg::SendToClients {
     if (s.connection) send_frame(*s.connection, std::move(*frame), false);
   }
 
-  // -- model push
+  // -- model push: one frame per (kind, version), shared by every connection it goes to.
+  // It carries no session token or sequence number (devices check neither on server frames).
+  std::shared_ptr<const Bytes> model_frame(protocol::ModelKind kind) {
+    std::shared_ptr<const Bytes>& cached = kind == protocol::ModelKind::delta ? delta_frame : full_frame;
+    if (cached) return cached;
+    protocol::ModelPush push;
+    push.kind = kind;
+    push.model_version = model.version;
+    push.base_version = kind == protocol::ModelKind::delta ? model.version - 1 : 0;
+    push.artifact = kind == protocol::ModelKind::delta ? *delta_artifact : full_artifact;
+    auto frame = protocol::encode(push, SessionToken{}, next_round_number(), 0);
+    if (!frame) {
+      log::error("model push not encodable", {{"error", frame.error().message()}});
+      return nullptr;
+    }
+    cached = std::make_shared<const Bytes>(std::move(*frame));
+    return cached;
+  }
+
   void push_model(ConnectionId id, Connection& c) {
     if (c.model_version == model.version) return;
-    protocol::ModelPush push;
-    push.model_version = model.version;
-    if (delta_artifact && c.model_version + 1 == model.version && c.model_version > 0) {
-      push.kind = protocol::ModelKind::delta;
-      push.base_version = c.model_version;
-      push.artifact = *delta_artifact;
-    } else {
-      push.kind = protocol::ModelKind::full;
-      push.artifact = full_artifact;
-    }
+    const bool delta = delta_artifact && c.model_version + 1 == model.version && c.model_version > 0;
+    auto frame = model_frame(delta ? protocol::ModelKind::delta : protocol::ModelKind::full);
+    if (!frame) return;
     c.model_version = model.version;
-    send_message(id, push, next_round_number());
+    c_bytes_model->inc(static_cast<double>(frame->size()));
+    ports->send_shared(id, std::move(frame));
   }
   std::uint64_t next_round_number() const { return round ? round->number : next_round; }
 
@@ -610,6 +623,8 @@ struct Coordinator::Impl final : secagg::SendToClients {
     }
     full_artifact = std::move(full);
     delta_artifact = std::move(delta.bytes);
+    full_frame.reset();
+    delta_frame.reset();
     r.summary.mean_delta = std::move(mean);
     return {};
   }

@@ -4,6 +4,8 @@
 #include "edgefed/common/log.hpp"
 #include "edgefed/secagg/thread_pool.hpp"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -49,6 +51,9 @@ struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
 
   // CoordinatorPorts — called with the mutex held.
   void send(ConnectionId id, Bytes frame) override { transport->send(id, std::move(frame)); }
+  void send_shared(ConnectionId id, std::shared_ptr<const Bytes> frame) override {
+    transport->send(id, std::move(frame));
+  }
   void close(ConnectionId id, std::string reason) override { transport->close(id, std::move(reason)); }
   Status persist(const Checkpoint& checkpoint) override {
     if (options.checkpoint.empty()) return {};
@@ -108,8 +113,16 @@ struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
 
   void tick_loop() {
     std::unique_lock lock(mutex);
+    Clock::time_point last_trim = Clock::now();
     while (!stopping) {
-      coordinator->tick(Clock::now());
+      const Clock::time_point now = Clock::now();
+      coordinator->tick(now);
+      // TLS handshakes and model pushes to many devices leave freed heap that glibc keeps;
+      // hand it back now and then so RSS tracks what the server holds.
+      if (now - last_trim >= std::chrono::seconds(2)) {
+        ::malloc_trim(0);
+        last_trim = now;
+      }
       changed.notify_all();
       changed.wait_for(lock, options.tick, [this] { return stopping; });
     }

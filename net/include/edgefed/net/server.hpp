@@ -52,6 +52,10 @@ namespace edgefed::net {
 // Identifies one connection for the lifetime of a server; never reused (starts at 1).
 using ConnectionId = std::uint64_t;
 
+// A frame that several connections may send without copying it (e.g. a model pushed to the
+// whole fleet): queues hold the pointer, so a thousand queued pushes cost one buffer.
+using SharedFrame = std::shared_ptr<const Bytes>;
+
 // The application's side of the server. Implementations must be thread-safe when the server
 // runs more than one thread (see the header comment) and must not throw: an exception from a
 // callback is logged and closes that connection. Callbacks should return quickly; they run
@@ -166,6 +170,8 @@ class WsServer {
   // does not mean delivery: the connection may still close, and then on_close says why.
   // Frames to one connection are written in the order of the send calls.
   bool send(ConnectionId id, Bytes frame);
+  // The same without a copy; a null frame is not sent (false).
+  bool send(ConnectionId id, SharedFrame frame);
 
   // Closes `id` after the frames already queued to it, with WebSocket code 1000 and
   // `reason` (truncated to the 123 bytes a close frame allows). on_close(id, ok) follows.

@@ -114,6 +114,8 @@ class CoordinatorPorts {
  public:
   virtual ~CoordinatorPorts() = default;
   virtual void send(ConnectionId id, Bytes frame) = 0;
+  // A frame shared by many connections (model pushes): must not be copied per connection.
+  virtual void send_shared(ConnectionId id, std::shared_ptr<const Bytes> frame) = 0;
   virtual void close(ConnectionId id, std::string reason) = 0;
   // Must be durable when it returns ok; the new model is pushed only afterwards.
   virtual Status persist(const Checkpoint& checkpoint) = 0;

@@ -21,9 +21,7 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-// asio::ssl::stream rather than beast::ssl_stream: the latter adds a flat_stream whose
-// coalescing buffer (up to 16 KiB) stays with every connection.
-using TlsStream = asio::ssl::stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using WsStream = websocket::stream<TlsStream>;
 // Reads a whole message straight into a Bytes vector (no copy out of a beast buffer).
 using FrameBuffer = asio::dynamic_vector_buffer<std::uint8_t, std::allocator<std::uint8_t>>;

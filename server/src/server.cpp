@@ -4,8 +4,6 @@
 #include "edgefed/common/log.hpp"
 #include "edgefed/secagg/thread_pool.hpp"
 
-#include <malloc.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -113,16 +111,8 @@ struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
 
   void tick_loop() {
     std::unique_lock lock(mutex);
-    Clock::time_point last_trim = Clock::now();
     while (!stopping) {
-      const Clock::time_point now = Clock::now();
-      coordinator->tick(now);
-      // TLS handshakes and model pushes to many devices leave freed heap that glibc keeps;
-      // hand it back now and then so RSS tracks what the server holds.
-      if (now - last_trim >= std::chrono::seconds(2)) {
-        ::malloc_trim(0);
-        last_trim = now;
-      }
+      coordinator->tick(Clock::now());
       changed.notify_all();
       changed.wait_for(lock, options.tick, [this] { return stopping; });
     }

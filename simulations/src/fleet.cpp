@@ -1,0 +1,396 @@
+#include "edgefed/sim/fleet.hpp"
+
+#include "edgefed/client/session.hpp"
+#include "edgefed/common/artifact.hpp"
+#include "edgefed/common/log.hpp"
+#include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/data/rng.hpp"
+#include "edgefed/ml/model.hpp"
+#include "edgefed/ml/trainer.hpp"
+#include "edgefed/secagg/csprng.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <queue>
+
+namespace edgefed::sim {
+
+namespace {
+
+constexpr double kDay = 24 * 3600.0;
+constexpr double kTick = 0.25;            // virtual seconds between coordinator ticks
+constexpr double kReconnectAfter = 60.0;  // a device that dropped out comes back after this
+constexpr double kTimeout = 7 * kDay;
+constexpr std::uint64_t kReconnect = 1;   // Event::conn of an "online" event after a dropout
+
+server::Clock::time_point at(double seconds) {
+  return server::Clock::time_point{} +
+         std::chrono::duration_cast<server::Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Daily windows: is `hour` (of the device's day) inside [from, to)?
+bool in_window(double hour, double from, double to) {
+  return from <= to ? (hour >= from && hour < to) : (hour >= from || hour < to);
+}
+
+}  // namespace
+
+struct FleetSimulator::Impl final : server::CoordinatorPorts {
+  struct Device;
+
+  struct Event {
+    double time;
+    std::uint64_t order;
+    enum Kind { to_server, to_device, online, offline } kind;
+    std::uint32_t device;
+    server::ConnectionId conn;
+    std::shared_ptr<const Bytes> frame;
+    bool operator>(const Event& o) const { return time != o.time ? time > o.time : order > o.order; }
+  };
+
+  // One virtual device: the real session, a learner that trains with the real trainer.
+  struct Device final : client::SessionPort, client::Learner {
+    Impl* sim = nullptr;
+    std::uint32_t index = 0;
+    std::string name;
+    const Profile* profile = nullptr;
+    data::Dataset train_data, test_data;
+    double phase_hours = 0;  // jitter of its availability window
+    std::unique_ptr<secagg::DeterministicCsprng> rng;
+    std::unique_ptr<client::DeviceSession> session;
+    std::optional<server::ConnectionId> conn;
+    double busy_until = 0;
+    double energy_j = 0;  // this round
+    bool trained_this_round = false;
+
+    void send(Bytes frame) override { sim->device_send(*this, std::move(frame)); }
+    Status persist(const client::DeviceState&) override { return {}; }  // state lives in the session
+    Result<client::LocalUpdate> train(const ml::ModelView& view, const protocol::TrainPlan& plan,
+                                      std::uint64_t round) override {
+      return sim->train(*this, view, plan, round);
+    }
+  };
+
+  SimConfig config;
+  std::vector<std::unique_ptr<Device>> devices;
+  std::map<server::ConnectionId, std::uint32_t> device_of_conn;
+  server::ConnectionId next_conn = 1;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events;
+  std::uint64_t next_order = 0;
+  double now = 0;
+  double next_tick = 0;
+
+  secagg::DeterministicCsprng server_rng;
+  secagg::Executor executor;  // inline: results independent of threads
+  server::MetricsRegistry metrics;
+  std::unique_ptr<server::Coordinator> coordinator;
+  std::optional<ml::Model> model;  // shared by every device's learner and the evaluation
+  data::Dataset global_test;
+  data::Rng fault_rng;
+
+  // per-round accounting
+  std::vector<RoundRecord> records;
+  std::optional<server::RoundSummary> finished;
+  std::uint64_t bytes_up = 0, bytes_down = 0;
+
+  explicit Impl(std::uint64_t seed) : server_rng(data::derive_seed(seed, 0x5e57e5)), fault_rng(data::derive_seed(seed, 0xfa17)) {}
+
+  void push(Event e) {
+    e.order = next_order++;
+    events.push(std::move(e));
+  }
+
+  // ---- CoordinatorPorts
+  void send(server::ConnectionId id, Bytes frame) override {
+    send_shared(id, std::make_shared<const Bytes>(std::move(frame)));
+  }
+  void send_shared(server::ConnectionId id, std::shared_ptr<const Bytes> frame) override {
+    auto it = device_of_conn.find(id);
+    if (it == device_of_conn.end()) return;
+    Device& d = *devices[it->second];
+    bytes_down += frame->size();
+    d.energy_j += static_cast<double>(frame->size()) * d.profile->link.energy_nj_per_byte * 1e-9;
+    push({now + d.profile->link.down_seconds(frame->size()), 0, Event::to_device, d.index, id, std::move(frame)});
+  }
+  void close(server::ConnectionId id, std::string) override {
+    auto it = device_of_conn.find(id);
+    if (it == device_of_conn.end()) return;
+    go_offline(*devices[it->second], /*tell_server=*/true);
+  }
+  Status persist(const server::Checkpoint&) override { return {}; }
+  void round_finished(const server::RoundSummary& summary) override { finished = summary; }
+
+  // ---- devices
+  void device_send(Device& d, Bytes frame) {
+    if (!d.conn) return;
+    auto env = decode_envelope(frame);
+    const std::string type = env ? env->type : "";
+    // The profile's dropout: the device goes away instead of sending this stage's message.
+    if (auto p = d.profile->drop_probability.find(type); p != d.profile->drop_probability.end()) {
+      if (fault_rng.uniform01() < p->second) {
+        go_offline(d, true);
+        push({now + kReconnectAfter, 0, Event::online, d.index, kReconnect, nullptr});
+        return;
+      }
+    }
+    const double sent_at = std::max(now, d.busy_until);
+    d.energy_j += static_cast<double>(frame.size()) * d.profile->link.energy_nj_per_byte * 1e-9;
+    bytes_up += frame.size();
+    double arrive = sent_at + d.profile->link.up_seconds(frame.size());
+    int copies = 1;
+    for (const FaultRule& f : config.faults) {
+      if ((f.type != "*" && f.type != type) || fault_rng.uniform01() >= f.probability) continue;
+      if (f.action == "drop") copies = 0;
+      if (f.action == "delay") arrive += f.delay_s;
+      if (f.action == "duplicate") copies = 2;
+      if (f.action == "corrupt" && !frame.empty()) frame[frame.size() / 2] ^= 0x5a;
+    }
+    auto shared = std::make_shared<const Bytes>(std::move(frame));
+    for (int i = 0; i < copies; ++i) push({arrive, 0, Event::to_server, d.index, *d.conn, shared});
+  }
+
+  Result<client::LocalUpdate> train(Device& d, const ml::ModelView& view, const protocol::TrainPlan& plan,
+                                    std::uint64_t round) {
+    EDGEFED_TRY(model->load(view.values));
+    model->set_tier(view.tier, view.train_head);
+    ml::TrainConfig tc;
+    EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(plan.optimizer));
+    tc.learning_rate = plan.learning_rate;
+    tc.momentum = plan.momentum;
+    tc.epochs = plan.epochs;
+    tc.batch_size = plan.batch_size;
+    tc.prox_mu = plan.prox_mu;
+    tc.reestimate_batchnorm_first = plan.reestimate_batchnorm;
+    tc.seed = data::derive_seed(round, d.index);
+    EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(*model, d.train_data, tc));
+    const double macs = config.train_macs_per_sample * static_cast<double>(d.train_data.size()) * plan.epochs;
+    d.busy_until = std::max(now, d.busy_until) + macs / d.profile->device_class.train_macs_per_second;
+    d.energy_j += macs * d.profile->device_class.energy_nj_per_mac * 1e-9;
+    d.trained_this_round = true;
+    client::LocalUpdate update;
+    update.delta.assign(report.delta.flat().begin(), report.delta.flat().end());
+    update.local = model->tensors(ml::TensorPolicy::local);
+    update.examples = d.train_data.size();
+    return update;
+  }
+
+  bool available(const Device& d, double t) const {
+    const Availability& a = d.profile->availability;
+    if (a.kind == "always") return true;
+    const double hour = std::fmod(config.start_hour + t / 3600.0 + d.phase_hours + 48.0, 24.0);
+    return in_window(hour, a.from_hour, a.to_hour);
+  }
+
+  // Next time (after t) the device's availability changes, by scanning in 5-minute steps.
+  double next_transition(const Device& d, double t) const {
+    if (d.profile->availability.kind == "always") return -1;
+    const bool state = available(d, t);
+    for (double s = t + 300; s < t + kDay + 600; s += 300) {
+      if (available(d, s) != state) return s;
+    }
+    return -1;
+  }
+
+  void go_online(Device& d) {
+    if (d.conn || !available(d, now)) return;
+    d.conn = next_conn++;
+    device_of_conn[*d.conn] = d.index;
+    coordinator->on_open(*d.conn, d.name, at(now));
+    d.session->on_connected();
+  }
+
+  void go_offline(Device& d, bool tell_server) {
+    if (!d.conn) return;
+    const server::ConnectionId c = *d.conn;
+    d.conn.reset();
+    device_of_conn.erase(c);
+    d.session->on_disconnected();
+    if (tell_server) coordinator->on_close(c, at(now));
+  }
+
+  void schedule_transition(Device& d) {
+    const double t = next_transition(d, now);
+    if (t < 0) return;
+    push({t, 0, available(d, t) ? Event::online : Event::offline, d.index, 0, nullptr});
+  }
+
+  void handle(const Event& e) {
+    Device& d = *devices[e.device];
+    switch (e.kind) {
+      case Event::to_server:
+        if (device_of_conn.count(e.conn)) coordinator->on_frame(e.conn, *e.frame, at(now));
+        break;
+      case Event::to_device:
+        if (d.conn != e.conn) break;  // the device went away meanwhile
+        if (d.busy_until > now) {     // still training: handle it when done
+          push({d.busy_until, 0, Event::to_device, d.index, e.conn, e.frame});
+          break;
+        }
+        if (auto st = d.session->on_frame(*e.frame); !st) go_offline(d, true);
+        break;
+      case Event::online:
+        go_online(d);
+        if (e.conn != kReconnect) schedule_transition(d);  // a window opened: find when it closes
+        break;
+      case Event::offline:
+        go_offline(d, true);
+        schedule_transition(d);
+        break;
+    }
+  }
+
+  double evaluate_devices() {
+    double sum = 0;
+    std::size_t n = 0;
+    for (const auto& dp : devices) {
+      if (n >= config.eval_devices) break;
+      const auto& state = dp->session->state();
+      if (!state.model || dp->test_data.empty()) continue;
+      if (!model->load(state.model->values)) continue;
+      sum += model->evaluate(dp->test_data).accuracy;
+      ++n;
+    }
+    return n ? sum / static_cast<double>(n) : -1;
+  }
+
+  Result<RoundRecord> run_round() {
+    const auto wall0 = std::chrono::steady_clock::now();
+    finished.reset();
+    bytes_up = bytes_down = 0;
+    for (auto& d : devices) {
+      d->energy_j = 0;
+      d->trained_this_round = false;
+    }
+    const double deadline = now + kTimeout;
+    while (!finished) {
+      const double next_event = events.empty() ? next_tick + 1 : events.top().time;
+      if (next_tick <= next_event) {
+        now = next_tick;
+        next_tick += kTick;
+        coordinator->tick(at(now));
+      } else {
+        Event e = events.top();
+        events.pop();
+        now = e.time;
+        handle(e);
+      }
+      if (now > deadline) return fail(ErrorCode::timeout, "no round ended within 7 virtual days");
+    }
+    const server::RoundSummary& s = *finished;
+    RoundRecord r;
+    r.round = s.round;
+    r.outcome = std::string(protocol::to_string(s.outcome));
+    for (const auto& d : devices) r.online += d->conn ? 1 : 0;
+    r.selected = s.selected;
+    r.participants = s.participants;
+    r.dropped_by_stage = s.dropped_by_stage;
+    r.bytes_up = bytes_up;
+    r.bytes_down = bytes_down;
+    r.sim_seconds = s.seconds;
+    r.sim_start_s = now - s.seconds;
+    double energy_sum = 0;
+    std::size_t trained = 0;
+    for (const auto& d : devices) {
+      if (!d->trained_this_round) continue;
+      energy_sum += d->energy_j;
+      r.energy_max_j = std::max(r.energy_max_j, d->energy_j);
+      ++trained;
+    }
+    r.energy_mean_j = trained ? energy_sum / static_cast<double>(trained) : 0;
+    // Let the model pushed after the round reach the devices before evaluating them.
+    const double settle = now + 30;
+    while (!events.empty() && events.top().time <= settle) {
+      Event e = events.top();
+      events.pop();
+      now = e.time;
+      handle(e);
+    }
+    if (!global_test.empty()) {
+      if (model->load(coordinator->model().values)) r.global_accuracy = model->evaluate(global_test).accuracy;
+    }
+    r.device_accuracy = evaluate_devices();
+    // The pause between rounds happens on the virtual clock.
+    next_tick = std::max(next_tick, now + config.round_interval_s);
+    now = std::max(now, next_tick - kTick);
+    r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    records.push_back(r);
+    return r;
+  }
+};
+
+Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config) {
+  auto impl = std::make_unique<Impl>(config.seed);
+  ml::use_single_thread();
+  if (config.profiles.profiles.empty()) return fail(ErrorCode::invalid_argument, "sim: no device profiles");
+  config.round.pause_between_rounds = std::chrono::milliseconds(static_cast<std::int64_t>(config.round_interval_s * 1000));
+  config.round.max_rounds = 0;
+
+  EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(config.model_key));
+  const Ed25519PublicKey public_key = derive_public_key(key);
+  EDGEFED_ASSIGN_OR_RETURN(Bytes model_bytes, load_file(config.model, 256u << 20));
+  EDGEFED_ASSIGN_OR_RETURN(ModelArtifact artifact, read_artifact(model_bytes, public_key));
+  EDGEFED_ASSIGN_OR_RETURN(ml::Tier tier, ml::parse_tier(config.round.train.tier));
+  server::Checkpoint state;
+  EDGEFED_ASSIGN_OR_RETURN(state.model, ml::view_from_pretrained(artifact, tier, false));
+  if (state.model.version == 0) state.model.version = 1;
+  EDGEFED_ASSIGN_OR_RETURN(ml::CnnConfig cnn, ml::CnnConfig::from_json(state.model.architecture));
+  EDGEFED_ASSIGN_OR_RETURN(ml::Model m, ml::Model::default_cnn(cnn));
+  impl->model.emplace(std::move(m));
+
+  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(config.data_dir, data::Split::train));
+  EDGEFED_ASSIGN_OR_RETURN(data::FederatedData fed, data::make_federated_data(pool, config.data));
+  if (config.eval_test_items > 0) {
+    EDGEFED_ASSIGN_OR_RETURN(impl->global_test,
+                             data::load_fashion_mnist(config.data_dir, data::Split::test, config.eval_test_items));
+  }
+  impl->config = config;
+  EDGEFED_ASSIGN_OR_RETURN(impl->coordinator,
+                           server::Coordinator::create(config.round, config.strategy, std::move(state), std::move(key),
+                                                       impl->server_rng, impl->executor, *impl, impl->metrics));
+  // Devices: profiles by share, in a seeded order.
+  data::Rng assign(data::derive_seed(config.seed, 0xa55191));
+  client::SessionOptions options;
+  options.model_key = public_key;
+  for (data::DeviceData& dd : fed.devices) {
+    auto d = std::make_unique<Impl::Device>();
+    d->sim = impl.get();
+    d->index = dd.id;
+    char name[32];
+    std::snprintf(name, sizeof name, "sim-%06u", dd.id);
+    d->name = name;
+    double u = assign.uniform01();
+    d->profile = &impl->config.profiles.profiles.back();
+    for (const Profile& p : impl->config.profiles.profiles) {
+      if (u < p.share) {
+        d->profile = &p;
+        break;
+      }
+      u -= p.share;
+    }
+    d->phase_hours = (assign.uniform01() * 2 - 1) * d->profile->availability.jitter_hours;
+    d->train_data = std::move(dd.train);
+    if (config.max_train_per_device > 0 && d->train_data.size() > config.max_train_per_device) {
+      std::vector<std::size_t> keep(config.max_train_per_device);
+      for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = i;
+      d->train_data = d->train_data.subset(keep);
+    }
+    d->test_data = std::move(dd.test);
+    d->rng = std::make_unique<secagg::DeterministicCsprng>(data::derive_seed(config.seed, 1000000 + dd.id));
+    d->session = std::make_unique<client::DeviceSession>(options, client::DeviceState{}, *d, *d->rng, *d);
+    impl->devices.push_back(std::move(d));
+  }
+  // Connect whoever is available at the start; schedule availability changes.
+  for (auto& d : impl->devices) {
+    impl->go_online(*d);
+    impl->schedule_transition(*d);
+  }
+  return std::unique_ptr<FleetSimulator>(new FleetSimulator(std::move(impl)));
+}
+
+FleetSimulator::FleetSimulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FleetSimulator::~FleetSimulator() = default;
+Result<RoundRecord> FleetSimulator::run_round() { return impl_->run_round(); }
+const std::vector<RoundRecord>& FleetSimulator::records() const { return impl_->records; }
+std::uint32_t FleetSimulator::device_count() const { return static_cast<std::uint32_t>(impl_->devices.size()); }
+
+}  // namespace edgefed::sim

@@ -60,6 +60,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     std::unique_ptr<client::DeviceSession> session;
     std::optional<server::ConnectionId> conn;
     double busy_until = 0;
+    // A connection is a FIFO pipe per direction: a frame starts when the previous one has
+    // left, so a small frame never overtakes a large one sent before it.
+    double down_free_at = 0, up_free_at = 0;
     double energy_j = 0;  // this round
     bool trained_this_round = false;
 
@@ -110,7 +113,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     Device& d = *devices[it->second];
     bytes_down += frame->size();
     d.energy_j += static_cast<double>(frame->size()) * d.profile->link.energy_nj_per_byte * 1e-9;
-    push({now + d.profile->link.down_seconds(frame->size()), 0, Event::to_device, d.index, id, std::move(frame)});
+    const Link& link = d.profile->link;
+    d.down_free_at = std::max(now, d.down_free_at) + static_cast<double>(frame->size()) * 8 / (link.down_kbps * 1e3);
+    push({d.down_free_at + link.latency_ms / 1e3, 0, Event::to_device, d.index, id, std::move(frame)});
   }
   void close(server::ConnectionId id, std::string) override {
     auto it = device_of_conn.find(id);
@@ -136,15 +141,18 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     const double sent_at = std::max(now, d.busy_until);
     d.energy_j += static_cast<double>(frame.size()) * d.profile->link.energy_nj_per_byte * 1e-9;
     bytes_up += frame.size();
-    double arrive = sent_at + d.profile->link.up_seconds(frame.size());
     int copies = 1;
+    double delay = 0;
     for (const FaultRule& f : config.faults) {
       if ((f.type != "*" && f.type != type) || fault_rng.uniform01() >= f.probability) continue;
       if (f.action == "drop") copies = 0;
-      if (f.action == "delay") arrive += f.delay_s;
+      if (f.action == "delay") delay += f.delay_s;  // holds up the frames behind it too (FIFO)
       if (f.action == "duplicate") copies = 2;
       if (f.action == "corrupt" && !frame.empty()) frame[frame.size() / 2] ^= 0x5a;
     }
+    const Link& link = d.profile->link;
+    d.up_free_at = std::max(sent_at, d.up_free_at) + delay + static_cast<double>(frame.size()) * 8 / (link.up_kbps * 1e3);
+    const double arrive = d.up_free_at + link.latency_ms / 1e3;
     auto shared = std::make_shared<const Bytes>(std::move(frame));
     for (int i = 0; i < copies; ++i) push({arrive, 0, Event::to_server, d.index, *d.conn, shared});
   }
@@ -194,6 +202,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   void go_online(Device& d) {
     if (d.conn || !available(d, now)) return;
     d.conn = next_conn++;
+    d.down_free_at = d.up_free_at = now;
     device_of_conn[*d.conn] = d.index;
     coordinator->on_open(*d.conn, d.name, at(now));
     d.session->on_connected();

@@ -28,12 +28,6 @@ struct Link {
   double down_kbps = 1000;
   double latency_ms = 20;
   double energy_nj_per_byte = 100;  // sent or received
-
-  // Seconds to move `bytes` up or down, latency included.
-  double up_seconds(std::size_t bytes) const { return latency_ms / 1e3 + static_cast<double>(bytes) * 8 / (up_kbps * 1e3); }
-  double down_seconds(std::size_t bytes) const {
-    return latency_ms / 1e3 + static_cast<double>(bytes) * 8 / (down_kbps * 1e3);
-  }
 };
 
 // When a device is online (and may be selected): always, or a daily window [from, to) in

@@ -1,5 +1,7 @@
 #include "edgefed/sim/fleet.hpp"
 
+#include "virtual_device.hpp"
+
 #include "edgefed/client/session.hpp"
 #include "edgefed/common/artifact.hpp"
 #include "edgefed/common/log.hpp"
@@ -51,11 +53,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   // One virtual device: the real session, a learner that trains with the real trainer.
   struct Device final : client::SessionPort, client::Learner {
     Impl* sim = nullptr;
+    detail::DeviceSetup setup;
     std::uint32_t index = 0;
-    std::string name;
     const Profile* profile = nullptr;
-    data::Dataset train_data, test_data;
-    double phase_hours = 0;  // jitter of its availability window
     std::unique_ptr<secagg::DeterministicCsprng> rng;
     std::unique_ptr<client::DeviceSession> session;
     std::optional<server::ConnectionId> conn;
@@ -94,6 +94,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   // per-round accounting
   std::vector<RoundRecord> records;
   std::optional<server::RoundSummary> finished;
+  ml::ModelView initial;  // the run's starting model, for the centralized baseline
   std::uint64_t bytes_up = 0, bytes_down = 0;
 
   explicit Impl(std::uint64_t seed) : server_rng(data::derive_seed(seed, 0x5e57e5)), fault_rng(data::derive_seed(seed, 0xfa17)) {}
@@ -159,33 +160,18 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
 
   Result<client::LocalUpdate> train(Device& d, const ml::ModelView& view, const protocol::TrainPlan& plan,
                                     std::uint64_t round) {
-    EDGEFED_TRY(model->load(view.values));
-    model->set_tier(view.tier, view.train_head);
-    ml::TrainConfig tc;
-    EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(plan.optimizer));
-    tc.learning_rate = plan.learning_rate;
-    tc.momentum = plan.momentum;
-    tc.epochs = plan.epochs;
-    tc.batch_size = plan.batch_size;
-    tc.prox_mu = plan.prox_mu;
-    tc.reestimate_batchnorm_first = plan.reestimate_batchnorm;
-    tc.seed = data::derive_seed(round, d.index);
-    EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(*model, d.train_data, tc));
-    const double macs = config.train_macs_per_sample * static_cast<double>(d.train_data.size()) * plan.epochs;
-    d.busy_until = std::max(now, d.busy_until) + macs / d.profile->device_class.train_macs_per_second;
-    d.energy_j += macs * d.profile->device_class.energy_nj_per_mac * 1e-9;
+    EDGEFED_ASSIGN_OR_RETURN(detail::Trained t,
+                             detail::train_device(*model, d.setup, view, plan, round, config.train_macs_per_sample));
+    d.busy_until = std::max(now, d.busy_until) + t.macs / d.profile->device_class.train_macs_per_second;
+    d.energy_j += t.macs * d.profile->device_class.energy_nj_per_mac * 1e-9;
     d.trained_this_round = true;
-    client::LocalUpdate update;
-    update.delta.assign(report.delta.flat().begin(), report.delta.flat().end());
-    update.local = model->tensors(ml::TensorPolicy::local);
-    update.examples = d.train_data.size();
-    return update;
+    return std::move(t.update);
   }
 
   bool available(const Device& d, double t) const {
     const Availability& a = d.profile->availability;
     if (a.kind == "always") return true;
-    const double hour = std::fmod(config.start_hour + t / 3600.0 + d.phase_hours + 48.0, 24.0);
+    const double hour = std::fmod(config.start_hour + t / 3600.0 + d.setup.phase_hours + 48.0, 24.0);
     return in_window(hour, a.from_hour, a.to_hour);
   }
 
@@ -204,7 +190,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     d.conn = next_conn++;
     d.down_free_at = d.up_free_at = now;
     device_of_conn[*d.conn] = d.index;
-    coordinator->on_open(*d.conn, d.name, at(now));
+    coordinator->on_open(*d.conn, d.setup.name, at(now));
     d.session->on_connected();
   }
 
@@ -248,15 +234,15 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     }
   }
 
-  double evaluate_devices() {
+  double evaluate_devices(std::size_t limit) {
     double sum = 0;
     std::size_t n = 0;
     for (const auto& dp : devices) {
-      if (n >= config.eval_devices) break;
+      if (n >= limit) break;
       const auto& state = dp->session->state();
-      if (!state.model || dp->test_data.empty()) continue;
+      if (!state.model || dp->setup.test.empty()) continue;
       if (!model->load(state.model->values)) continue;
-      sum += model->evaluate(dp->test_data).accuracy;
+      sum += model->evaluate(dp->setup.test).accuracy;
       ++n;
     }
     return n ? sum / static_cast<double>(n) : -1;
@@ -317,7 +303,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     if (!global_test.empty()) {
       if (model->load(coordinator->model().values)) r.global_accuracy = model->evaluate(global_test).accuracy;
     }
-    r.device_accuracy = evaluate_devices();
+    r.device_accuracy = evaluate_devices(config.eval_devices);
     // The pause between rounds happens on the virtual clock.
     next_tick = std::max(next_tick, now + config.round_interval_s);
     now = std::max(now, next_tick - kTick);
@@ -334,14 +320,11 @@ Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config)
   config.round.pause_between_rounds = std::chrono::milliseconds(static_cast<std::int64_t>(config.round_interval_s * 1000));
   config.round.max_rounds = 0;
 
+  EDGEFED_ASSIGN_OR_RETURN(detail::StartModel start, detail::load_start_model(config));
   EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(config.model_key));
-  const Ed25519PublicKey public_key = derive_public_key(key);
-  EDGEFED_ASSIGN_OR_RETURN(Bytes model_bytes, load_file(config.model, 256u << 20));
-  EDGEFED_ASSIGN_OR_RETURN(ModelArtifact artifact, read_artifact(model_bytes, public_key));
-  EDGEFED_ASSIGN_OR_RETURN(ml::Tier tier, ml::parse_tier(config.round.train.tier));
   server::Checkpoint state;
-  EDGEFED_ASSIGN_OR_RETURN(state.model, ml::view_from_pretrained(artifact, tier, false));
-  if (state.model.version == 0) state.model.version = 1;
+  state.model = start.view;
+  impl->initial = state.model;
   EDGEFED_ASSIGN_OR_RETURN(ml::CnnConfig cnn, ml::CnnConfig::from_json(state.model.architecture));
   EDGEFED_ASSIGN_OR_RETURN(ml::Model m, ml::Model::default_cnn(cnn));
   impl->model.emplace(std::move(m));
@@ -356,35 +339,15 @@ Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config)
   EDGEFED_ASSIGN_OR_RETURN(impl->coordinator,
                            server::Coordinator::create(config.round, config.strategy, std::move(state), std::move(key),
                                                        impl->server_rng, impl->executor, *impl, impl->metrics));
-  // Devices: profiles by share, in a seeded order.
-  data::Rng assign(data::derive_seed(config.seed, 0xa55191));
   client::SessionOptions options;
-  options.model_key = public_key;
-  for (data::DeviceData& dd : fed.devices) {
+  options.model_key = start.public_key;
+  for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles)) {
     auto d = std::make_unique<Impl::Device>();
     d->sim = impl.get();
-    d->index = dd.id;
-    char name[32];
-    std::snprintf(name, sizeof name, "sim-%06u", dd.id);
-    d->name = name;
-    double u = assign.uniform01();
-    d->profile = &impl->config.profiles.profiles.back();
-    for (const Profile& p : impl->config.profiles.profiles) {
-      if (u < p.share) {
-        d->profile = &p;
-        break;
-      }
-      u -= p.share;
-    }
-    d->phase_hours = (assign.uniform01() * 2 - 1) * d->profile->availability.jitter_hours;
-    d->train_data = std::move(dd.train);
-    if (config.max_train_per_device > 0 && d->train_data.size() > config.max_train_per_device) {
-      std::vector<std::size_t> keep(config.max_train_per_device);
-      for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = i;
-      d->train_data = d->train_data.subset(keep);
-    }
-    d->test_data = std::move(dd.test);
-    d->rng = std::make_unique<secagg::DeterministicCsprng>(data::derive_seed(config.seed, 1000000 + dd.id));
+    d->index = setup.index;
+    d->profile = setup.profile;
+    d->rng = std::make_unique<secagg::DeterministicCsprng>(data::derive_seed(config.seed, 1000000 + setup.index));
+    d->setup = std::move(setup);
     d->session = std::make_unique<client::DeviceSession>(options, client::DeviceState{}, *d, *d->rng, *d);
     impl->devices.push_back(std::move(d));
   }
@@ -401,5 +364,43 @@ FleetSimulator::~FleetSimulator() = default;
 Result<RoundRecord> FleetSimulator::run_round() { return impl_->run_round(); }
 const std::vector<RoundRecord>& FleetSimulator::records() const { return impl_->records; }
 std::uint32_t FleetSimulator::device_count() const { return static_cast<std::uint32_t>(impl_->devices.size()); }
+
+double FleetSimulator::device_accuracy(std::size_t devices) {
+  return impl_->evaluate_devices(devices == 0 ? impl_->devices.size() : devices);
+}
+
+Result<FleetSimulator::Baseline> FleetSimulator::centralized_baseline(std::size_t epochs, double learning_rate,
+                                                                      std::size_t devices) {
+  Impl& m = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::size_t count = devices == 0 ? m.devices.size() : std::min(devices, m.devices.size());
+  data::Dataset pooled;
+  for (std::size_t i = 0; i < count; ++i) {
+    const data::Dataset& d = m.devices[i]->setup.train;
+    pooled.channels = d.channels;
+    pooled.rows = d.rows;
+    pooled.cols = d.cols;
+    pooled.pixels.insert(pooled.pixels.end(), d.pixels.begin(), d.pixels.end());
+    pooled.labels.insert(pooled.labels.end(), d.labels.begin(), d.labels.end());
+  }
+  EDGEFED_TRY(m.model->load(m.initial.values));
+  m.model->set_tier(m.initial.tier, m.initial.train_head);
+  ml::TrainConfig tc;
+  EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(m.config.round.train.optimizer));
+  tc.learning_rate = learning_rate;
+  tc.momentum = m.config.round.train.momentum;
+  tc.batch_size = m.config.round.train.batch_size;
+  tc.epochs = epochs;
+  tc.seed = m.config.seed;
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(*m.model, pooled, tc));
+  (void)report;
+  Baseline b;
+  b.pooled_samples = pooled.size();
+  double sum = 0;
+  for (std::size_t i = 0; i < count; ++i) sum += m.model->evaluate(m.devices[i]->setup.test).accuracy;
+  b.device_accuracy = count ? sum / static_cast<double>(count) : 0;
+  b.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return b;
+}
 
 }  // namespace edgefed::sim

@@ -36,6 +36,9 @@ ConfigSpec make_spec() {
            "fault rules TYPE:ACTION:PROBABILITY[:DELAY_S], ACTION drop|delay|duplicate|corrupt, TYPE a message type or *")
       .add("eval.devices", ConfigType::unsigned_integer, 20, "devices whose local accuracy is averaged")
       .add("eval.test_items", ConfigType::unsigned_integer, 2000, "global test images (0: no global evaluation)")
+      .add("baseline.epochs", ConfigType::unsigned_integer, 0,
+           "after the rounds: train the same tensors centrally on the pooled device data for this many epochs (0: skip)")
+      .add("baseline.learning_rate", ConfigType::number, 0.05, "learning rate of the centralized baseline")
       .add("out", ConfigType::string, "reports/sim", "directory for rounds.csv, summary.json, report.html")
       .add("log.level", ConfigType::string, "warn", "trace, debug, info, warn or error");
   server::add_round_options(spec);
@@ -132,8 +135,27 @@ int main(int argc, char** argv) {
                 r->global_accuracy, r->device_accuracy);
     std::fflush(stdout);
   }
+  nlohmann::json report_config = c->to_json();
+  if (const std::uint64_t epochs = c->get<std::uint64_t>("baseline.epochs"); epochs > 0) {
+    const double federated = (*sim)->device_accuracy();
+    std::fprintf(stderr, "edgefed-sim: centralized baseline, %llu epochs on the pooled device data...\n",
+                 static_cast<unsigned long long>(epochs));
+    auto b = (*sim)->centralized_baseline(epochs, c->get<double>("baseline.learning_rate"));
+    if (!b) {
+      std::fprintf(stderr, "edgefed-sim: baseline: %s\n", b.error().message().c_str());
+      return 1;
+    }
+    std::printf("device test accuracy (mean over %u devices): federated %.4f, centralized %.4f (%zu pooled samples), "
+                "gap %.2f points\n",
+                (*sim)->device_count(), federated, b->device_accuracy, b->pooled_samples,
+                100 * (b->device_accuracy - federated));
+    report_config["comparison"] = {{"federated_device_accuracy", federated},
+                                   {"centralized_device_accuracy", b->device_accuracy},
+                                   {"pooled_samples", b->pooled_samples},
+                                   {"gap_points", 100 * (b->device_accuracy - federated)}};
+  }
   const std::filesystem::path out = c->get<std::string>("out");
-  if (auto st = sim::write_reports(out, (*sim)->records(), c->to_json()); !st) {
+  if (auto st = sim::write_reports(out, (*sim)->records(), report_config); !st) {
     std::fprintf(stderr, "edgefed-sim: %s\n", st.error().message().c_str());
     return 1;
   }

@@ -85,6 +85,20 @@ class FleetSimulator {
   const std::vector<RoundRecord>& records() const;
   std::uint32_t device_count() const;
 
+  // Mean accuracy over `devices` devices (0: all) of each one's current model on its own test
+  // split — the federated result under FedBN.
+  double device_accuracy(std::size_t devices = 0);
+
+  // The centralized reference: the initial model's same trainable tensors (the run's tier)
+  // trained on the pooled training data of every device (their sensors applied, as they
+  // hold it) for `epochs`, then evaluated on every device's test split, one shared model.
+  struct Baseline {
+    double device_accuracy = 0;  // mean over devices
+    std::size_t pooled_samples = 0;
+    double wall_seconds = 0;
+  };
+  Result<Baseline> centralized_baseline(std::size_t epochs, double learning_rate, std::size_t devices = 0);
+
  private:
   struct Impl;
   explicit FleetSimulator(std::unique_ptr<Impl> impl);

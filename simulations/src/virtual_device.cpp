@@ -1,0 +1,78 @@
+#include "virtual_device.hpp"
+
+#include "edgefed/common/artifact.hpp"
+#include "edgefed/data/rng.hpp"
+#include "edgefed/ml/trainer.hpp"
+
+#include <cstdio>
+
+namespace edgefed::sim::detail {
+
+std::vector<DeviceSetup> make_device_setups(data::FederatedData& fed, const SimConfig& config,
+                                            const ProfileLibrary& profiles) {
+  data::Rng assign(data::derive_seed(config.seed, 0xa55191));
+  std::vector<DeviceSetup> out;
+  out.reserve(fed.devices.size());
+  for (data::DeviceData& dd : fed.devices) {
+    DeviceSetup d;
+    d.index = dd.id;
+    char name[32];
+    std::snprintf(name, sizeof name, "sim-%06u", dd.id);
+    d.name = name;
+    double u = assign.uniform01();
+    d.profile = &profiles.profiles.back();
+    for (const Profile& p : profiles.profiles) {
+      if (u < p.share) {
+        d.profile = &p;
+        break;
+      }
+      u -= p.share;
+    }
+    d.phase_hours = (assign.uniform01() * 2 - 1) * d.profile->availability.jitter_hours;
+    d.train = std::move(dd.train);
+    if (config.max_train_per_device > 0 && d.train.size() > config.max_train_per_device) {
+      std::vector<std::size_t> keep(config.max_train_per_device);
+      for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = i;
+      d.train = d.train.subset(keep);
+    }
+    d.test = std::move(dd.test);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<Trained> train_device(ml::Model& model, const DeviceSetup& device, const ml::ModelView& view,
+                             const protocol::TrainPlan& plan, std::uint64_t round, double macs_per_sample) {
+  EDGEFED_TRY(model.load(view.values));
+  model.set_tier(view.tier, view.train_head);
+  ml::TrainConfig tc;
+  EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(plan.optimizer));
+  tc.learning_rate = plan.learning_rate;
+  tc.momentum = plan.momentum;
+  tc.epochs = plan.epochs;
+  tc.batch_size = plan.batch_size;
+  tc.prox_mu = plan.prox_mu;
+  tc.reestimate_batchnorm_first = plan.reestimate_batchnorm;
+  tc.seed = data::derive_seed(round, device.index);
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(model, device.train, tc));
+  Trained t;
+  t.macs = macs_per_sample * static_cast<double>(device.train.size()) * plan.epochs;
+  t.update.delta.assign(report.delta.flat().begin(), report.delta.flat().end());
+  t.update.local = model.tensors(ml::TensorPolicy::local);
+  t.update.examples = device.train.size();
+  return t;
+}
+
+Result<StartModel> load_start_model(const SimConfig& config) {
+  EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(config.model_key));
+  StartModel s;
+  s.public_key = derive_public_key(key);
+  EDGEFED_ASSIGN_OR_RETURN(Bytes bytes, load_file(config.model, 256u << 20));
+  EDGEFED_ASSIGN_OR_RETURN(ModelArtifact artifact, read_artifact(bytes, s.public_key));
+  EDGEFED_ASSIGN_OR_RETURN(ml::Tier tier, ml::parse_tier(config.round.train.tier));
+  EDGEFED_ASSIGN_OR_RETURN(s.view, ml::view_from_pretrained(artifact, tier, false));
+  if (s.view.version == 0) s.view.version = 1;
+  return s;
+}
+
+}  // namespace edgefed::sim::detail

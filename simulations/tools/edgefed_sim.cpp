@@ -9,6 +9,13 @@
 #include "edgefed/server/options.hpp"
 #include "edgefed/sim/fleet.hpp"
 #include "edgefed/sim/report.hpp"
+#include "edgefed/sim/tls_fleet.hpp"
+
+#ifdef EDGEFED_HAVE_MPI
+#include <mpi.h>
+#endif
+#include <cstdlib>
+#include <functional>
 
 #include <cstdio>
 #include <sstream>
@@ -40,6 +47,16 @@ ConfigSpec make_spec() {
            "after the rounds: train the same tensors centrally on the pooled device data for this many epochs (0: skip)")
       .add("baseline.learning_rate", ConfigType::number, 0.05, "learning rate of the centralized baseline")
       .add("out", ConfigType::string, "reports/sim", "directory for rounds.csv, summary.json, report.html")
+      .add("transport", ConfigType::string, "inprocess",
+           "inprocess (virtual clock, the server logic in this process) or tls (real time, a running edgefed-server)")
+      .add("server.host", ConfigType::string, "127.0.0.1", "tls: edgefed-server host")
+      .add("server.port", ConfigType::unsigned_integer, 8443, "tls: edgefed-server port")
+      .add("tls.ca", ConfigType::string, "certs/ca.pem", "tls: CA of the server certificate")
+      .add("tls.certs_dir", ConfigType::string, "certs/devices", "tls: device-NNNN.pem/.key.pem (NNNN = index + 1)")
+      .add("tls.server_name", ConfigType::string, "localhost", "tls: name in the server certificate")
+      .add("model_public_key", ConfigType::string, "keys/model.pem.pub", "tls: the server's model key")
+      .add("driver_threads", ConfigType::unsigned_integer, 2, "tls: threads serving the devices")
+      .add("round_timeout_s", ConfigType::unsigned_integer, 600, "tls: give up when no round ends for this long")
       .add("log.level", ConfigType::string, "warn", "trace, debug, info, warn or error");
   server::add_round_options(spec);
   return spec;
@@ -99,6 +116,55 @@ Result<sim::SimConfig> config_from(const Config& c) {
   return s;
 }
 
+#ifdef EDGEFED_HAVE_MPI
+// Every rank saw the rounds its devices took part in; rank 0 merges them: per round the
+// devices selected and bytes add up, participants and outcome come from the server.
+std::vector<sim::RoundRecord> gather_records(const std::vector<sim::RoundRecord>& mine, int rank, int ranks) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& r : mine) {
+    j.push_back({{"round", r.round}, {"outcome", r.outcome}, {"online", r.online}, {"selected", r.selected},
+                 {"participants", r.participants}, {"bytes_up", r.bytes_up}, {"bytes_down", r.bytes_down},
+                 {"sim_seconds", r.sim_seconds}, {"wall_seconds", r.wall_seconds},
+                 {"device_accuracy", r.device_accuracy}});
+  }
+  const std::string text = j.dump();
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<std::size_t>(ranks));
+  MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::vector<int> offsets(static_cast<std::size_t>(ranks), 0);
+  int total = 0;
+  for (int i = 0; i < ranks; ++i) {
+    offsets[static_cast<std::size_t>(i)] = total;
+    total += lengths[static_cast<std::size_t>(i)];
+  }
+  std::string all(static_cast<std::size_t>(rank == 0 ? total : 0), '\0');
+  MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+  if (rank != 0) return mine;
+  std::map<std::uint64_t, sim::RoundRecord> merged;
+  for (int i = 0; i < ranks; ++i) {
+    const auto part = nlohmann::json::parse(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(i)]),
+                                                       static_cast<std::size_t>(lengths[static_cast<std::size_t>(i)])));
+    for (const auto& e : part) {
+      sim::RoundRecord& r = merged[e["round"].get<std::uint64_t>()];
+      const bool first = r.round == 0;
+      r.round = e["round"];
+      r.outcome = e["outcome"];
+      r.participants = e["participants"];
+      r.online += e["online"].get<std::uint32_t>();
+      r.selected += e["selected"].get<std::uint32_t>();
+      r.bytes_up += e["bytes_up"].get<std::uint64_t>();
+      r.bytes_down += e["bytes_down"].get<std::uint64_t>();
+      r.sim_seconds = std::max(r.sim_seconds, e["sim_seconds"].get<double>());
+      r.wall_seconds = std::max(r.wall_seconds, e["wall_seconds"].get<double>());
+      if (first || r.device_accuracy < 0) r.device_accuracy = e["device_accuracy"];
+    }
+  }
+  std::vector<sim::RoundRecord> out;
+  for (auto& [round, r] : merged) out.push_back(r);
+  return out;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,52 +179,121 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::uint64_t rounds = config->rounds;
-  std::fprintf(stderr, "edgefed-sim: preparing %u devices...\n", config->data.devices);
-  auto sim = sim::FleetSimulator::create(*config);
-  if (!sim) {
-    std::fprintf(stderr, "edgefed-sim: %s\n", sim.error().message().c_str());
-    return 1;
+  int rank = 0, ranks = 1;
+#ifdef EDGEFED_HAVE_MPI
+  // Under mpirun every rank runs a shard of the devices against the same server.
+  const bool mpi = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr;
+  if (mpi) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   }
-  std::printf("%5s %9s %6s %8s %6s %6s %9s %9s %8s %7s %7s %7s\n", "round", "outcome", "online", "selected", "part.",
-              "drop", "KiB up", "KiB down", "sim s", "wall s", "global", "device");
+#endif
+  const std::string transport = c->get<std::string>("transport");
+  if (transport != "inprocess" && transport != "tls") {
+    std::fprintf(stderr, "edgefed-sim: transport must be inprocess or tls\n");
+    return 2;
+  }
+  if (ranks > 1 && transport != "tls") {
+    std::fprintf(stderr, "edgefed-sim: MPI scale-out shards devices against one server: use --transport tls\n");
+    return 2;
+  }
+  std::function<Result<sim::RoundRecord>()> next_round;
+  std::function<const std::vector<sim::RoundRecord>&()> records;
+  std::function<double()> final_device_accuracy;
+  std::unique_ptr<sim::FleetSimulator> inprocess;
+  std::unique_ptr<sim::TlsFleet> tls;
+  if (rank == 0) std::fprintf(stderr, "edgefed-sim: preparing %u devices (%s)...\n", config->data.devices, transport.c_str());
+  if (transport == "inprocess") {
+    auto s = sim::FleetSimulator::create(*config);
+    if (!s) {
+      std::fprintf(stderr, "edgefed-sim: %s\n", s.error().message().c_str());
+      return 1;
+    }
+    inprocess = std::move(*s);
+    next_round = [&] { return inprocess->run_round(); };
+    records = [&]() -> const std::vector<sim::RoundRecord>& { return inprocess->records(); };
+    final_device_accuracy = [&] { return inprocess->device_accuracy(); };
+  } else {
+    sim::TlsTarget target;
+    target.host = c->get<std::string>("server.host");
+    target.port = static_cast<std::uint16_t>(c->get<std::uint64_t>("server.port"));
+    target.ca_file = c->get<std::string>("tls.ca");
+    target.certs_dir = c->get<std::string>("tls.certs_dir");
+    target.server_name = c->get<std::string>("tls.server_name");
+    target.model_public_key = c->get<std::string>("model_public_key");
+    target.driver_threads = c->get<std::uint64_t>("driver_threads");
+    target.shard_index = static_cast<std::uint32_t>(rank);
+    target.shard_count = static_cast<std::uint32_t>(ranks);
+    auto f = sim::TlsFleet::create(*config, target);
+    if (!f) {
+      std::fprintf(stderr, "edgefed-sim: %s\n", f.error().message().c_str());
+      return 1;
+    }
+    tls = std::move(*f);
+    const auto timeout = std::chrono::seconds(c->get<std::uint64_t>("round_timeout_s"));
+    next_round = [&tls, timeout] { return tls->next_round(timeout); };
+    records = [&]() -> const std::vector<sim::RoundRecord>& { return tls->records(); };
+    final_device_accuracy = [&] { return tls->device_accuracy(); };
+  }
+  if (rank == 0) {
+    std::printf("%5s %9s %6s %8s %6s %6s %9s %9s %8s %7s %7s %7s\n", "round", "outcome", "online", "selected", "part.",
+                "drop", "KiB up", "KiB down", "sim s", "wall s", "global", "device");
+  }
   for (std::uint64_t i = 0; i < rounds; ++i) {
-    auto r = (*sim)->run_round();
+    auto r = next_round();
     if (!r) {
       std::fprintf(stderr, "edgefed-sim: %s\n", r.error().message().c_str());
       break;
     }
     std::uint32_t dropped = 0;
     for (const auto& [stage, n] : r->dropped_by_stage) dropped += n;
-    std::printf("%5llu %9s %6u %8u %6u %6u %9.1f %9.1f %8.1f %7.1f %7.4f %7.4f\n",
-                static_cast<unsigned long long>(r->round), r->outcome.c_str(), r->online, r->selected, r->participants,
-                dropped, r->bytes_up / 1024.0, r->bytes_down / 1024.0, r->sim_seconds, r->wall_seconds,
-                r->global_accuracy, r->device_accuracy);
-    std::fflush(stdout);
+    if (rank == 0) {
+      std::printf("%5llu %9s %6u %8u %6u %6u %9.1f %9.1f %8.1f %7.1f %7.4f %7.4f\n",
+                  static_cast<unsigned long long>(r->round), r->outcome.c_str(), r->online, r->selected,
+                  r->participants, dropped, r->bytes_up / 1024.0, r->bytes_down / 1024.0, r->sim_seconds,
+                  r->wall_seconds, r->global_accuracy, r->device_accuracy);
+      std::fflush(stdout);
+    }
   }
+  std::vector<sim::RoundRecord> all = records();
+#ifdef EDGEFED_HAVE_MPI
+  if (ranks > 1) all = gather_records(all, rank, ranks);
+#endif
   nlohmann::json report_config = c->to_json();
-  if (const std::uint64_t epochs = c->get<std::uint64_t>("baseline.epochs"); epochs > 0) {
-    const double federated = (*sim)->device_accuracy();
+  report_config["mpi_ranks"] = ranks;
+  if (const std::uint64_t epochs = c->get<std::uint64_t>("baseline.epochs"); epochs > 0 && inprocess) {
+    const double federated = final_device_accuracy();
     std::fprintf(stderr, "edgefed-sim: centralized baseline, %llu epochs on the pooled device data...\n",
                  static_cast<unsigned long long>(epochs));
-    auto b = (*sim)->centralized_baseline(epochs, c->get<double>("baseline.learning_rate"));
+    auto b = inprocess->centralized_baseline(epochs, c->get<double>("baseline.learning_rate"));
     if (!b) {
       std::fprintf(stderr, "edgefed-sim: baseline: %s\n", b.error().message().c_str());
       return 1;
     }
     std::printf("device test accuracy (mean over %u devices): federated %.4f, centralized %.4f (%zu pooled samples), "
                 "gap %.2f points\n",
-                (*sim)->device_count(), federated, b->device_accuracy, b->pooled_samples,
+                inprocess->device_count(), federated, b->device_accuracy, b->pooled_samples,
                 100 * (b->device_accuracy - federated));
     report_config["comparison"] = {{"federated_device_accuracy", federated},
                                    {"centralized_device_accuracy", b->device_accuracy},
                                    {"pooled_samples", b->pooled_samples},
                                    {"gap_points", 100 * (b->device_accuracy - federated)}};
   }
-  const std::filesystem::path out = c->get<std::string>("out");
-  if (auto st = sim::write_reports(out, (*sim)->records(), report_config); !st) {
-    std::fprintf(stderr, "edgefed-sim: %s\n", st.error().message().c_str());
-    return 1;
+  int exit_code = all.size() >= rounds ? 0 : 1;
+  if (rank == 0) {
+    const std::filesystem::path out = c->get<std::string>("out");
+    if (auto st = sim::write_reports(out, all, report_config); !st) {
+      std::fprintf(stderr, "edgefed-sim: %s\n", st.error().message().c_str());
+      exit_code = 1;
+    } else {
+      std::printf("report: %s\n", (out / "report.html").string().c_str());
+    }
   }
-  std::printf("report: %s\n", (out / "report.html").string().c_str());
-  return (*sim)->records().size() == rounds ? 0 : 1;
+  tls.reset();
+  inprocess.reset();
+#ifdef EDGEFED_HAVE_MPI
+  if (mpi) MPI_Finalize();
+#endif
+  return exit_code;
 }

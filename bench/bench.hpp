@@ -15,5 +15,6 @@ inline double thread_cpu_seconds() {
 int run_secagg(int argc, const char* const argv[]);
 int run_train(int argc, const char* const argv[]);
 int run_server(int argc, const char* const argv[]);
+int run_sim(int argc, const char* const argv[]);
 
 }  // namespace edgefed::bench

@@ -12,7 +12,8 @@ void usage(std::FILE* out) {
                "benchmarks:\n"
                "  secagg   SecAgg+ session cost: CPU per stage, bytes per client, PRG floor\n"
                "  train    on-device learning per tier: parameters, round cost, peak RSS, adaptation gain\n"
-               "  server   the edgefed-server process with 10..1000 TLS devices: RSS, round time, bytes\n\n"
+               "  server   the edgefed-server process with 10..1000 TLS devices: RSS, round time, bytes\n"
+               "  sim      the in-process fleet simulator with 100..10000 devices: set-up, round wall time, RSS\n\n"
                "Each measured configuration prints one JSON object on its own line.\n");
 }
 }  // namespace
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   if (which == "secagg") return edgefed::bench::run_secagg(argc - 1, argv + 1);
   if (which == "train") return edgefed::bench::run_train(argc - 1, argv + 1);
   if (which == "server") return edgefed::bench::run_server(argc - 1, argv + 1);
+  if (which == "sim") return edgefed::bench::run_sim(argc - 1, argv + 1);
   std::fprintf(stderr, "edgefed-bench: unknown benchmark '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

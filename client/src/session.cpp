@@ -99,7 +99,7 @@ class DeviceSession::Outbox final : public secagg::SendToServer {
  public:
   explicit Outbox(DeviceSession& session) : session_(session) {}
   void send(secagg::ClientMessage message) override {
-    auto frame = secagg::encode_frame(message, round, 0);
+    auto frame = secagg::encode_frame(message, round, session_.next_seq());
     if (!frame) {
       log::error("secagg frame not encodable", {{"error", frame.error().message()}});
       return;
@@ -136,16 +136,18 @@ std::optional<protocol::RoundEnd> DeviceSession::take_round_end() {
 }
 
 void DeviceSession::send_frame(Bytes frame) {
-  // Sequence numbers are per connection and strictly increasing (the server's replay check).
-  // SecAgg frames are encoded with seq 0 by the codec; the session stamps its own.
+  ++stats_.frames_sent;
+  stats_.bytes_sent += frame.size();
+  port_.send(std::move(frame));
+}
+
+void DeviceSession::resend(ByteSpan frame) {
+  // A re-sent SecAgg message keeps its body but needs a fresh sequence number: sequence
+  // numbers are per connection and strictly increasing (the server's replay check).
   auto env = decode_envelope(frame);
   if (!env) return;
-  env->seq = ++seq_;
-  auto out = encode_envelope(*env);
-  if (!out) return;
-  ++stats_.frames_sent;
-  stats_.bytes_sent += out->size();
-  port_.send(std::move(*out));
+  env->seq = next_seq();
+  if (auto out = encode_envelope(*env)) send_frame(std::move(*out));
 }
 
 void DeviceSession::on_connected() {
@@ -156,10 +158,10 @@ void DeviceSession::on_connected() {
   hello.device_class = options_.device_class;
   hello.model_version = model_version();
   if (state_.model) hello.schema_hash = state_.model->layout_hash();
-  const SessionToken resume = round_ && round_->secagg && !round_->secagg->completed() && !round_->secagg->aborted()
-                                  ? round_->token
-                                  : SessionToken{};
-  auto frame = protocol::encode(hello, resume, round_ ? round_->number : 0, 0);
+  // Ask to resume until the round's fl.round_end: even a completed SecAgg client may have
+  // lost its last message (the UnmaskResponse) with the connection.
+  const SessionToken resume = round_ && round_->secagg && !round_->secagg->aborted() ? round_->token : SessionToken{};
+  auto frame = protocol::encode(hello, resume, round_ ? round_->number : 0, next_seq());
   if (frame) send_frame(std::move(*frame));
 }
 
@@ -173,7 +175,7 @@ Status DeviceSession::on_frame(ByteSpan frame) {
   if (const auto* welcome = std::get_if<protocol::Welcome>(&message)) {
     token_ = env.session;
     if (round_ && welcome->resumed && round_->outbox && !round_->outbox->last.empty()) {
-      send_frame(round_->outbox->last);  // the server ignores it if it already has it
+      resend(round_->outbox->last);  // the server ignores it if it already has it
     } else if (round_ && !welcome->resumed) {
       end_round(protocol::RoundEnd{round_->number, protocol::RoundOutcome::aborted, model_version(), 0,
                                    "not resumed after reconnecting"});

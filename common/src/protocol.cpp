@@ -62,7 +62,7 @@ nlohmann::json body_of(const ErrorMessage& m) {
 
 Result<double> get_nonnegative(const FieldReader& r, std::string_view key, double max) {
   EDGEFED_ASSIGN_OR_RETURN(double v, r.get_double(key));
-  if (v < 0 || v > max) {
+  if (!(v >= 0 && v <= max)) {  // also refuses NaN
     return fail(ErrorCode::bad_value, r.path() + "." + std::string(key) + ": " + std::to_string(v) +
                                           " is outside [0, " + std::to_string(max) + "]");
   }

@@ -16,6 +16,9 @@ namespace edgefed::server {
 namespace {
 
 constexpr char kServerName[] = "edgefed-server/0.1";
+// Non-fatal refusals (replays, frames outside a round) a connection may collect before it is
+// closed: a retransmission after a reconnect is normal, a stream of them is not.
+constexpr std::uint32_t kMaxRefusals = 16;
 
 const std::vector<std::string>& client_secagg_types() {
   static const std::vector<std::string> types = {"secagg.advertise_keys", "secagg.share_keys",
@@ -145,6 +148,8 @@ struct Coordinator::Impl final : secagg::SendToClients {
     std::uint64_t last_seq = 0;
     std::uint64_t seq_out = 0;
     std::optional<std::uint32_t> slot;  // in the running round
+    bool closing = false;               // close requested: never selected or resumed again
+    std::uint32_t refusals = 0;         // non-fatal refusals so far
   };
   struct Slot {
     std::string device_id;
@@ -238,8 +243,11 @@ struct Coordinator::Impl final : secagg::SendToClients {
     }
     send_frame(id, std::move(*frame), std::holds_alternative<protocol::ModelPush>(m));
   }
-  void refuse(ConnectionId id, const Error& error, bool fatal) {
+  void refuse(ConnectionId id, const Error& error, bool fatal, Clock::time_point now) {
     count_rejected(to_string(error.code));
+    if (auto it = connections.find(id); it != connections.end() && !fatal && ++it->second.refusals > kMaxRefusals) {
+      fatal = true;  // a device that keeps sending what we refuse costs us; it goes
+    }
     log::warn("frame refused", {{"conn", std::to_string(id)},
                                 {"device", connections.count(id) ? connections[id].device_id : ""},
                                 {"error", error.message()},
@@ -247,7 +255,8 @@ struct Coordinator::Impl final : secagg::SendToClients {
     send_message(id, protocol::ErrorMessage{std::string(to_string(error.code)), error.message(), fatal},
                  round ? round->number : next_round);
     if (fatal) {
-      drop_slot_of(id, "closed after a fatal error");
+      if (auto it = connections.find(id); it != connections.end()) it->second.closing = true;
+      drop_slot_of(id, "closed after a fatal error", now);
       ports->close(id, std::string(to_string(error.code)));
     }
   }
@@ -298,41 +307,42 @@ struct Coordinator::Impl final : secagg::SendToClients {
     if (it == connections.end()) return;
     Connection& c = it->second;
     c_bytes_in->inc(static_cast<double>(bytes.size()));
+    if (c.closing) return;  // refused or replaced: whatever it still sends is not read
     const DecodeLimits& limits = round ? round->limits : idle_limits;
     auto env = decode_envelope(bytes, limits);
-    if (!env) return refuse(id, env.error(), true);
+    if (!env) return refuse(id, env.error(), true, now);
     if (env->seq <= c.last_seq) {
       return refuse(id, Error{ErrorCode::replayed, "sequence number " + std::to_string(env->seq) +
                                                        " is not above " + std::to_string(c.last_seq)},
-                    false);
+                    false, now);
     }
     c.last_seq = env->seq;
     if (!c.hello) {
       if (env->type != protocol::kHello) {
-        return refuse(id, Error{ErrorCode::out_of_order, "the first message must be fl.hello"}, true);
+        return refuse(id, Error{ErrorCode::out_of_order, "the first message must be fl.hello"}, true, now);
       }
       return on_hello(id, *env, now);
     }
     if (env->type == protocol::kHello) {
-      return refuse(id, Error{ErrorCode::out_of_order, "fl.hello was already received"}, true);
+      return refuse(id, Error{ErrorCode::out_of_order, "fl.hello was already received"}, true, now);
     }
     if (!is_secagg_type(env->type)) {
-      return refuse(id, Error{ErrorCode::unknown_type, "'" + env->type + "' is not accepted from devices"}, true);
+      return refuse(id, Error{ErrorCode::unknown_type, "'" + env->type + "' is not accepted from devices"}, true, now);
     }
     if (!round || !c.slot) {
-      return refuse(id, Error{ErrorCode::out_of_order, "not in a running round"}, false);
+      return refuse(id, Error{ErrorCode::out_of_order, "not in a running round"}, false, now);
     }
     if (env->round < round->number) {
       return refuse(id, Error{ErrorCode::replayed, "message of round " + std::to_string(env->round) +
                                                        "; round " + std::to_string(round->number) + " is running"},
-                    false);
+                    false, now);
     }
     if (env->round > round->number) {
       return refuse(id, Error{ErrorCode::out_of_order, "message for future round " + std::to_string(env->round)},
-                    false);
+                    false, now);
     }
     auto msg = secagg::decode_client_message(env->type, env->body);
-    if (!msg) return refuse(id, msg.error(), true);
+    if (!msg) return refuse(id, msg.error(), true, now);
     round->summary.bytes_up += bytes.size();
     round->secagg->handle(*c.slot, *msg);
     after_secagg_event(now);
@@ -340,18 +350,18 @@ struct Coordinator::Impl final : secagg::SendToClients {
 
   void on_hello(ConnectionId id, const Envelope& env, Clock::time_point now) {
     auto decoded = protocol::decode(env);
-    if (!decoded) return refuse(id, decoded.error(), true);
+    if (!decoded) return refuse(id, decoded.error(), true, now);
     const auto& hello = std::get<protocol::Hello>(*decoded);
     Connection& c = connections[id];
     if (hello.model_version > model.version) {
       return refuse(id, Error{ErrorCode::rollback, "the device holds model version " +
                                                        std::to_string(hello.model_version) + ", newer than the server's " +
                                                        std::to_string(model.version)},
-                    true);
+                    true, now);
     }
     if (hello.model_version > 0 && hello.schema_hash && *hello.schema_hash != model.layout_hash()) {
       if (hello.model_version == model.version) {
-        return refuse(id, Error{ErrorCode::schema_mismatch, "the device's model has another architecture"}, true);
+        return refuse(id, Error{ErrorCode::schema_mismatch, "the device's model has another architecture"}, true, now);
       }
       c.model_version = 0;  // force a full model
     } else {
@@ -380,7 +390,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
     if (token == zero) return false;
     for (std::size_t i = 0; i < round->slots.size(); ++i) {
       Slot& s = round->slots[i];
-      if (s.dropped || s.device_id != c.device_id || !constant_time_equal(s.token, token)) continue;
+      if (c.closing || s.dropped || s.device_id != c.device_id || !constant_time_equal(s.token, token)) continue;
       if (s.connection && connections.count(*s.connection)) connections[*s.connection].slot.reset();
       s.connection = id;
       s.disconnected_at.reset();
@@ -392,7 +402,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
     return false;
   }
 
-  void drop_slot_of(ConnectionId id, std::string_view why) {
+  void drop_slot_of(ConnectionId id, std::string_view why, Clock::time_point now) {
     auto it = connections.find(id);
     if (it == connections.end() || !round || !it->second.slot) return;
     Slot& s = round->slots[*it->second.slot - 1];
@@ -406,13 +416,19 @@ struct Coordinator::Impl final : secagg::SendToClients {
       round->secagg->on_disconnect(*it->second.slot);
     }
     it->second.slot.reset();
+    after_secagg_event(now);  // the drop may end the stage, or the round
   }
 
   // -- rounds
   std::vector<ConnectionId> idle_ready() const {
     std::vector<ConnectionId> out;
     for (const auto& [id, c] : connections) {
-      if (c.hello && !c.slot && c.model_version == model.version) out.push_back(id);
+      // Only a device's current connection counts: one certificate, one slot.
+      auto current = device_connection.find(c.device_id);
+      if (c.hello && !c.slot && !c.closing && c.model_version == model.version && current != device_connection.end() &&
+          current->second == id) {
+        out.push_back(id);
+      }
     }
     return out;
   }
@@ -485,6 +501,13 @@ struct Coordinator::Impl final : secagg::SendToClients {
       r.limits.max_frame_bytes = std::max(r.limits.max_frame_bytes, bound);
     }
     r.limits.max_bytes_by_type[std::string(protocol::kHello)] = protocol::kMaxHelloBytes;
+    // Frames of the previous round still in flight must be refused for their round, not for
+    // their size: keep the larger bound of both rounds.
+    for (const auto& [type, bound] : idle_limits.max_bytes_by_type) {
+      auto& mine = r.limits.max_bytes_by_type[type];
+      mine = std::max(mine, bound);
+    }
+    r.limits.max_frame_bytes = std::max(r.limits.max_frame_bytes, idle_limits.max_frame_bytes);
     r.summary.round = r.number;
     r.summary.selected = n;
     r.summary.model_version = model.version;
@@ -598,18 +621,38 @@ struct Coordinator::Impl final : secagg::SendToClients {
     const secagg::EncodingParams enc = secagg::encoding_params(r.params);
     std::vector<double> weighted(out.sum.size() - 1);
     EDGEFED_ASSIGN_OR_RETURN(double weight_sum, secagg::decode_sum(out.sum, enc, weighted));
+    // Inputs are hidden, so check what the sum can be: every honest weight is in [0, 1].
+    // A device that encodes a negative weight could otherwise shrink Σw towards 0 and blow the
+    // mean (and the model) up.
+    const double survivors = static_cast<double>(out.survivors.size());
+    if (!(weight_sum > 0.5 / enc.weight_scale() && weight_sum <= survivors + 1e-9)) {
+      return fail(ErrorCode::bad_value, "aggregate: weight sum " + std::to_string(weight_sum) + " is impossible for " +
+                                            std::to_string(out.survivors.size()) + " devices");
+    }
     EDGEFED_TRY(secagg::weighted_mean(weighted, weight_sum, weighted));
-    std::vector<float> mean(weighted.begin(), weighted.end());
+    std::vector<float> mean(weighted.size());
+    for (std::size_t i = 0; i < weighted.size(); ++i) {
+      // A weighted mean of clipped values lies within the clip range.
+      mean[i] = static_cast<float>(std::clamp(weighted[i], -r.params.clip, r.params.clip));
+    }
     std::vector<float> current = model.aggregate_values();
     std::vector<float> target(current.size());
     for (std::size_t i = 0; i < current.size(); ++i) target[i] = current[i] + residual[i];
+    const ServerOptimizer::State optimizer_before = optimizer->state();
     EDGEFED_TRY(optimizer->apply(target, mean));
+    // From here on, a failure must also undo the optimizer step.
+    auto undo = [&](Error e) -> Status {
+      (void)optimizer->restore(optimizer_before);
+      return e;
+    };
     std::vector<float> step(current.size());
     for (std::size_t i = 0; i < current.size(); ++i) step[i] = target[i] - current[i];
-    EDGEFED_ASSIGN_OR_RETURN(ml::DeltaArtifact delta, ml::write_delta_artifact(model, step, key));
+    auto delta = ml::write_delta_artifact(model, step, key);
+    if (!delta) return undo(delta.error());
     ml::ModelView next = model;
-    EDGEFED_TRY(ml::apply_decoded_delta(next, delta.applied));
-    EDGEFED_ASSIGN_OR_RETURN(Bytes full, ml::write_full_artifact(next, key));
+    if (auto st = ml::apply_decoded_delta(next, delta->applied); !st) return undo(st.error());
+    auto full = ml::write_full_artifact(next, key);
+    if (!full) return undo(full.error());
     std::vector<float> next_residual(current.size());
     const std::vector<float> held = next.aggregate_values();
     for (std::size_t i = 0; i < current.size(); ++i) next_residual[i] = target[i] - held[i];
@@ -619,10 +662,10 @@ struct Coordinator::Impl final : secagg::SendToClients {
     if (auto st = persist_checkpoint(); !st) {
       std::swap(model, next);
       std::swap(residual, next_residual);
-      return st;
+      return undo(st.error());
     }
-    full_artifact = std::move(full);
-    delta_artifact = std::move(delta.bytes);
+    full_artifact = std::move(*full);
+    delta_artifact = std::move(delta->bytes);
     full_frame.reset();
     delta_frame.reset();
     r.summary.mean_delta = std::move(mean);
@@ -645,7 +688,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
 
   void tick(Clock::time_point now) {
     if (round) {
-      for (std::size_t i = 0; i < round->slots.size() && round; ++i) {
+      for (std::size_t i = 0; round && i < round->slots.size(); ++i) {
         Slot& s = round->slots[i];
         if (!s.dropped && s.disconnected_at && now - *s.disconnected_at >= settings.resume_grace) {
           s.dropped = true;
@@ -692,6 +735,12 @@ Result<std::unique_ptr<Coordinator>> Coordinator::create(RoundSettings settings,
   impl->residual = std::move(state.residual);
   impl->next_round = state.next_round;
   EDGEFED_ASSIGN_OR_RETURN(impl->full_artifact, ml::write_full_artifact(impl->model, impl->key));
+  // Hold exactly what devices will decode from it (int8 per channel is not idempotent to the
+  // last bit: encoding already-rounded weights again can move a scale by one ulp).
+  EDGEFED_ASSIGN_OR_RETURN(ModelArtifact shipped,
+                           read_artifact(impl->full_artifact, derive_public_key(impl->key)));
+  EDGEFED_ASSIGN_OR_RETURN(ml::ModelView as_shipped, ml::view_from_full(shipped));
+  impl->model.values = std::move(as_shipped.values);
   impl->idle_limits.max_frame_bytes = protocol::kMaxControlBytes;
   impl->idle_limits.max_bytes_by_type[std::string(protocol::kHello)] = protocol::kMaxHelloBytes;
   for (const std::string& type : client_secagg_types()) {
@@ -704,11 +753,13 @@ Result<std::unique_ptr<Coordinator>> Coordinator::create(RoundSettings settings,
 Coordinator::Coordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Coordinator::~Coordinator() = default;
 
-void Coordinator::on_open(ConnectionId id, const std::string& device_id, Clock::time_point) {
+void Coordinator::on_open(ConnectionId id, const std::string& device_id, Clock::time_point now) {
   Impl& m = *impl_;
   if (auto it = m.device_connection.find(device_id); it != m.device_connection.end() && it->second != id) {
     // One connection per device: the newer one wins (a device that reconnects after a
     // network change must not wait for the old socket to time out).
+    if (auto old = m.connections.find(it->second); old != m.connections.end()) old->second.closing = true;
+    m.drop_slot_of(it->second, "replaced by a newer connection", now);
     m.ports->close(it->second, "replaced by a newer connection of the same device");
   }
   m.device_connection[device_id] = id;

@@ -112,7 +112,13 @@ struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
   void tick_loop() {
     std::unique_lock lock(mutex);
     while (!stopping) {
-      coordinator->tick(Clock::now());
+      try {
+        coordinator->tick(Clock::now());
+      } catch (const std::exception& e) {
+        // Nothing in the coordinator is meant to throw; if something does (bad_alloc), log it
+        // and keep serving rather than take every device down with the process.
+        log::error("coordinator tick failed", {{"error", e.what()}});
+      }
       changed.notify_all();
       changed.wait_for(lock, options.tick, [this] { return stopping; });
     }

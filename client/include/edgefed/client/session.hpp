@@ -118,6 +118,8 @@ class DeviceSession {
   Status on_round(const protocol::RoundPlan& plan);
   Status on_secagg(ByteSpan frame, const Envelope& envelope);
   void send_frame(Bytes frame);
+  void resend(ByteSpan frame);
+  std::uint64_t next_seq() { return ++seq_; }
   void end_round(const protocol::RoundEnd& end);
 
   SessionOptions options_;

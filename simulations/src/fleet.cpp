@@ -396,9 +396,16 @@ Result<FleetSimulator::Baseline> FleetSimulator::centralized_baseline(std::size_
   (void)report;
   Baseline b;
   b.pooled_samples = pooled.size();
-  double sum = 0;
-  for (std::size_t i = 0; i < count; ++i) sum += m.model->evaluate(m.devices[i]->setup.test).accuracy;
+  double sum = 0, sum_local = 0;
+  const ParameterSet trained = m.model->state();
+  for (std::size_t i = 0; i < count; ++i) {
+    sum += m.model->evaluate(m.devices[i]->setup.test).accuracy;
+    m.model->reestimate_batchnorm(m.devices[i]->setup.train);
+    sum_local += m.model->evaluate(m.devices[i]->setup.test).accuracy;
+    EDGEFED_TRY(m.model->load(trained));
+  }
   b.device_accuracy = count ? sum / static_cast<double>(count) : 0;
+  b.device_accuracy_local_bn = count ? sum_local / static_cast<double>(count) : 0;
   b.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return b;
 }

@@ -93,7 +93,9 @@ class FleetSimulator {
   // trained on the pooled training data of every device (their sensors applied, as they
   // hold it) for `epochs`, then evaluated on every device's test split, one shared model.
   struct Baseline {
-    double device_accuracy = 0;  // mean over devices
+    double device_accuracy = 0;           // mean over devices, the shared model as trained
+    double device_accuracy_local_bn = 0;  // same, after each device re-estimates BN statistics on
+                                          // its own training data (no labels) — FedBN's advantage
     std::size_t pooled_samples = 0;
     double wall_seconds = 0;
   };

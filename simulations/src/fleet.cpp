@@ -11,6 +11,8 @@
 #include "edgefed/ml/trainer.hpp"
 #include "edgefed/secagg/csprng.hpp"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <queue>
@@ -88,6 +90,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   server::MetricsRegistry metrics;
   std::unique_ptr<server::Coordinator> coordinator;
   std::optional<ml::Model> model;  // shared by every device's learner and the evaluation
+  std::unique_ptr<detail::DataSource> source;  // the pool every device's data is drawn from
   data::Dataset global_test;
   data::Rng fault_rng;
 
@@ -240,9 +243,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     for (const auto& dp : devices) {
       if (n >= limit) break;
       const auto& state = dp->session->state();
-      if (!state.model || dp->setup.test.empty()) continue;
+      if (!state.model || dp->setup.data.test_indices.empty()) continue;
       if (!model->load(state.model->values)) continue;
-      sum += model->evaluate(dp->setup.test).accuracy;
+      sum += model->evaluate(dp->setup.test_set()).accuracy;
       ++n;
     }
     return n ? sum / static_cast<double>(n) : -1;
@@ -307,6 +310,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     // The pause between rounds happens on the virtual clock.
     next_tick = std::max(next_tick, now + config.round_interval_s);
     now = std::max(now, next_tick - kTick);
+    // Thousands of devices' training leave freed heap behind that glibc keeps; hand it back
+    // once per round so the process's RSS tracks the fleet's live state.
+    ::malloc_trim(0);
     r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     records.push_back(r);
     return r;
@@ -329,8 +335,8 @@ Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config)
   EDGEFED_ASSIGN_OR_RETURN(ml::Model m, ml::Model::default_cnn(cnn));
   impl->model.emplace(std::move(m));
 
-  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(config.data_dir, data::Split::train));
-  EDGEFED_ASSIGN_OR_RETURN(data::FederatedData fed, data::make_federated_data(pool, config.data));
+  EDGEFED_ASSIGN_OR_RETURN(impl->source, detail::load_data(config));
+  EDGEFED_ASSIGN_OR_RETURN(data::FederatedData fed, data::make_federated_data(impl->source->pool, impl->source->spec));
   if (config.eval_test_items > 0) {
     EDGEFED_ASSIGN_OR_RETURN(impl->global_test,
                              data::load_fashion_mnist(config.data_dir, data::Split::test, config.eval_test_items));
@@ -341,7 +347,7 @@ Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config)
                                                        impl->server_rng, impl->executor, *impl, impl->metrics));
   client::SessionOptions options;
   options.model_key = start.public_key;
-  for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles)) {
+  for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles, *impl->source)) {
     auto d = std::make_unique<Impl::Device>();
     d->sim = impl.get();
     d->index = setup.index;
@@ -376,7 +382,7 @@ Result<FleetSimulator::Baseline> FleetSimulator::centralized_baseline(std::size_
   const std::size_t count = devices == 0 ? m.devices.size() : std::min(devices, m.devices.size());
   data::Dataset pooled;
   for (std::size_t i = 0; i < count; ++i) {
-    const data::Dataset& d = m.devices[i]->setup.train;
+    const data::Dataset d = m.devices[i]->setup.train_set();
     pooled.channels = d.channels;
     pooled.rows = d.rows;
     pooled.cols = d.cols;
@@ -399,9 +405,10 @@ Result<FleetSimulator::Baseline> FleetSimulator::centralized_baseline(std::size_
   double sum = 0, sum_local = 0;
   const ParameterSet trained = m.model->state();
   for (std::size_t i = 0; i < count; ++i) {
-    sum += m.model->evaluate(m.devices[i]->setup.test).accuracy;
-    m.model->reestimate_batchnorm(m.devices[i]->setup.train);
-    sum_local += m.model->evaluate(m.devices[i]->setup.test).accuracy;
+    const data::Dataset test = m.devices[i]->setup.test_set();
+    sum += m.model->evaluate(test).accuracy;
+    m.model->reestimate_batchnorm(m.devices[i]->setup.train_set());
+    sum_local += m.model->evaluate(test).accuracy;
     EDGEFED_TRY(m.model->load(trained));
   }
   b.device_accuracy = count ? sum / static_cast<double>(count) : 0;

@@ -56,6 +56,7 @@ struct TlsFleet::Impl {
   std::vector<std::unique_ptr<Device>> devices;
   std::mutex model_mutex;
   std::optional<ml::Model> model;
+  std::unique_ptr<detail::DataSource> source;  // the pool every device's data is drawn from
   // Drivers step devices under a shared lock; reading device state from outside (evaluation,
   // counting) takes it exclusively, which pauses the fleet for that moment.
   std::shared_mutex sessions_mutex;
@@ -214,9 +215,9 @@ struct TlsFleet::Impl {
     for (const auto& d : devices) {
       if (n >= limit) break;
       const auto& state = d->session->state();
-      if (!state.model || d->setup.test.empty()) continue;
+      if (!state.model || d->setup.data.test_indices.empty()) continue;
       if (!model->load(state.model->values)) continue;
-      sum += model->evaluate(d->setup.test).accuracy;
+      sum += model->evaluate(d->setup.test_set()).accuracy;
       ++n;
     }
     return n ? sum / static_cast<double>(n) : -1;
@@ -233,14 +234,14 @@ Result<std::unique_ptr<TlsFleet>> TlsFleet::create(SimConfig config, TlsTarget t
   EDGEFED_ASSIGN_OR_RETURN(Ed25519PublicKey key, load_ed25519_public_key(target.model_public_key));
   EDGEFED_ASSIGN_OR_RETURN(ml::Model m, ml::Model::default_cnn());
   impl->model.emplace(std::move(m));
-  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(config.data_dir, data::Split::train));
-  EDGEFED_ASSIGN_OR_RETURN(data::FederatedData fed, data::make_federated_data(pool, config.data));
+  EDGEFED_ASSIGN_OR_RETURN(impl->source, detail::load_data(config));
+  EDGEFED_ASSIGN_OR_RETURN(data::FederatedData fed, data::make_federated_data(impl->source->pool, impl->source->spec));
   impl->config = std::move(config);
   impl->target = std::move(target);
   impl->fault_rng = data::Rng(data::derive_seed(impl->config.seed, 0xfa17 + impl->target.shard_index));
   client::SessionOptions options;
   options.model_key = key;
-  for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles)) {
+  for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles, *impl->source)) {
     if (setup.index % impl->target.shard_count != impl->target.shard_index) continue;
     auto d = std::make_unique<Impl::Device>();
     d->fleet = impl.get();

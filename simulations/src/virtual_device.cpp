@@ -1,6 +1,7 @@
 #include "virtual_device.hpp"
 
 #include "edgefed/common/artifact.hpp"
+#include "edgefed/data/fashion_mnist.hpp"
 #include "edgefed/data/rng.hpp"
 #include "edgefed/ml/trainer.hpp"
 
@@ -8,8 +9,16 @@
 
 namespace edgefed::sim::detail {
 
+Result<std::unique_ptr<DataSource>> load_data(const SimConfig& config) {
+  auto source = std::make_unique<DataSource>();
+  EDGEFED_ASSIGN_OR_RETURN(source->pool, data::load_fashion_mnist(config.data_dir, data::Split::train));
+  source->spec = config.data;
+  source->spec.materialize = false;
+  return source;
+}
+
 std::vector<DeviceSetup> make_device_setups(data::FederatedData& fed, const SimConfig& config,
-                                            const ProfileLibrary& profiles) {
+                                            const ProfileLibrary& profiles, const DataSource& source) {
   data::Rng assign(data::derive_seed(config.seed, 0xa55191));
   std::vector<DeviceSetup> out;
   out.reserve(fed.devices.size());
@@ -29,13 +38,9 @@ std::vector<DeviceSetup> make_device_setups(data::FederatedData& fed, const SimC
       u -= p.share;
     }
     d.phase_hours = (assign.uniform01() * 2 - 1) * d.profile->availability.jitter_hours;
-    d.train = std::move(dd.train);
-    if (config.max_train_per_device > 0 && d.train.size() > config.max_train_per_device) {
-      std::vector<std::size_t> keep(config.max_train_per_device);
-      for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = i;
-      d.train = d.train.subset(keep);
-    }
-    d.test = std::move(dd.test);
+    d.data = std::move(dd);
+    d.train_limit = config.max_train_per_device;
+    d.source = &source;
     out.push_back(std::move(d));
   }
   return out;
@@ -54,12 +59,13 @@ Result<Trained> train_device(ml::Model& model, const DeviceSetup& device, const 
   tc.prox_mu = plan.prox_mu;
   tc.reestimate_batchnorm_first = plan.reestimate_batchnorm;
   tc.seed = data::derive_seed(round, device.index);
-  EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(model, device.train, tc));
+  const data::Dataset train = device.train_set();
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(model, train, tc));
   Trained t;
-  t.macs = macs_per_sample * static_cast<double>(device.train.size()) * plan.epochs;
+  t.macs = macs_per_sample * static_cast<double>(train.size()) * plan.epochs;
   t.update.delta.assign(report.delta.flat().begin(), report.delta.flat().end());
   t.update.local = model.tensors(ml::TensorPolicy::local);
-  t.update.examples = device.train.size();
+  t.update.examples = train.size();
   return t;
 }
 

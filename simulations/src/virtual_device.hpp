@@ -12,17 +12,35 @@
 
 namespace edgefed::sim::detail {
 
+// The shared image pool and the split spec every device's data is drawn from.
+struct DataSource {
+  data::Dataset pool;
+  data::FederatedDataSpec spec;
+};
+
 struct DeviceSetup {
   std::uint32_t index = 0;
   std::string name;                 // "sim-000042"
   const Profile* profile = nullptr; // points into the caller's ProfileLibrary
   double phase_hours = 0;           // jitter of the availability window
-  data::Dataset train, test;
+  // Indices and sensor only: pixels are made on demand (a 10,000-device fleet would otherwise
+  // hold gigabytes of shifted copies).
+  data::DeviceData data;
+  std::size_t train_limit = 0;      // max_train_per_device
+  const DataSource* source = nullptr;
+
+  data::Dataset train_set() const { return data::materialize_device(source->pool, source->spec, data, true, train_limit); }
+  data::Dataset test_set() const { return data::materialize_device(source->pool, source->spec, data, false); }
+  std::size_t train_size() const {
+    return train_limit > 0 ? std::min(train_limit, data.train_indices.size()) : data.train_indices.size();
+  }
 };
 
-// Assigns profiles by share (seeded) and caps each device's training data; consumes `fed`.
+// Loads the pool and splits it (indices only). Errors: the loader's and the split's.
+Result<std::unique_ptr<DataSource>> load_data(const SimConfig& config);
+// Assigns profiles by share (seeded); consumes `fed`.
 std::vector<DeviceSetup> make_device_setups(data::FederatedData& fed, const SimConfig& config,
-                                            const ProfileLibrary& profiles);
+                                            const ProfileLibrary& profiles, const DataSource& source);
 
 struct Trained {
   client::LocalUpdate update;

@@ -36,6 +36,8 @@ ConfigSpec make_spec() {
       .add("data.alpha", ConfigType::number, 0.5, "Dirichlet label skew")
       .add("data.feature_shift", ConfigType::boolean, true, "per-device sensor shift")
       .add("data.max_train", ConfigType::unsigned_integer, 0, "cap on training samples per device (0: all)")
+      .add("data.replicas", ConfigType::unsigned_integer, 1,
+           "partition the images as if repeated this often (fleets larger than the data)")
       .add("start_hour", ConfigType::number, 22.0, "local time of day at the start")
       .add("round_interval_s", ConfigType::number, 0.0, "virtual pause between rounds")
       .add("train_macs_per_sample", ConfigType::number, 6e6, "training cost per sample (MACs, fwd + bwd)")
@@ -98,6 +100,7 @@ Result<sim::SimConfig> config_from(const Config& c) {
   s.data.alpha = c.get<double>("data.alpha");
   s.data.feature_shift = c.get<bool>("data.feature_shift");
   s.data.seed = s.seed;
+  s.data.replicas = static_cast<std::uint32_t>(c.get<std::uint64_t>("data.replicas"));
   EDGEFED_TRY(s.data.validate());
   s.max_train_per_device = c.get<std::uint64_t>("data.max_train");
   s.data_dir = c.get<std::string>("data.dir");

@@ -58,13 +58,12 @@ Result<DeviceData> make_device(const Dataset& pool, const FederatedDataSpec& spe
   if (spec.feature_shift) {
     device.sensor = draw_sensor(derive_seed(spec.seed, kSensorStream), d, spec.shift_severity);
   }
-  device.train = pool.subset(split.train);
-  device.test = pool.subset(split.test);
-  const std::uint64_t noise = derive_seed(spec.seed, kNoiseStream);
-  apply_sensor(device.sensor, device.train, derive_seed(noise, 2 * std::uint64_t{d}));
-  apply_sensor(device.sensor, device.test, derive_seed(noise, 2 * std::uint64_t{d} + 1));
   device.train_indices = std::move(split.train);
   device.test_indices = std::move(split.test);
+  if (spec.materialize) {
+    device.train = materialize_device(pool, spec, device, true);
+    device.test = materialize_device(pool, spec, device, false);
+  }
   return device;
 }
 
@@ -72,6 +71,7 @@ Result<DeviceData> make_device(const Dataset& pool, const FederatedDataSpec& spe
 
 Status FederatedDataSpec::validate() const {
   if (devices == 0) return bad_argument("devices must be at least 1");
+  if (replicas == 0 || replicas > 1000) return bad_argument("replicas must be in [1, 1000]");
   if (partition == Partition::dirichlet && !(std::isfinite(alpha) && alpha > 0.0)) {
     return bad_argument("alpha must be finite and > 0, got " + std::to_string(alpha));
   }
@@ -117,7 +117,8 @@ Result<FederatedData> make_federated_data(const Dataset& train_pool,
   }
   EDGEFED_ASSIGN_OR_RETURN(CloudSplit split, split_cloud(train_pool.size(), spec.cloud_fraction,
                                                          derive_seed(spec.seed, kCloudStream)));
-  const std::size_t rest = split.rest.size();
+  const std::size_t unique_rest = split.rest.size();
+  const std::size_t rest = unique_rest * spec.replicas;
   if (rest < spec.devices) {
     return bad_argument("devices (" + std::to_string(spec.devices) + ") exceeds the " +
                         std::to_string(rest) + " samples left after the cloud split");
@@ -131,7 +132,7 @@ Result<FederatedData> make_federated_data(const Dataset& train_pool,
                         " devices");
   }
   std::vector<std::uint8_t> rest_labels(rest);
-  for (std::size_t k = 0; k < rest; ++k) rest_labels[k] = train_pool.labels[split.rest[k]];
+  for (std::size_t k = 0; k < rest; ++k) rest_labels[k] = train_pool.labels[split.rest[k % unique_rest]];
   EDGEFED_ASSIGN_OR_RETURN(DeviceIndices parts, partition_rest(rest_labels, spec, min_per_device));
 
   FederatedData out;
@@ -139,10 +140,21 @@ Result<FederatedData> make_federated_data(const Dataset& train_pool,
   out.cloud_indices = std::move(split.cloud);
   out.devices.reserve(spec.devices);
   for (std::uint32_t d = 0; d < spec.devices; ++d) {
-    for (std::size_t& position : parts[d]) position = split.rest[position];  // stays sorted
+    for (std::size_t& position : parts[d]) position = split.rest[position % unique_rest];
+    if (spec.replicas > 1) std::sort(parts[d].begin(), parts[d].end());  // replicas wrap around
     EDGEFED_ASSIGN_OR_RETURN(DeviceData device, make_device(train_pool, spec, d, parts[d]));
     out.devices.push_back(std::move(device));
   }
+  return out;
+}
+
+Dataset materialize_device(const Dataset& pool, const FederatedDataSpec& spec, const DeviceData& device, bool train,
+                           std::size_t limit) {
+  std::span<const std::size_t> indices = train ? device.train_indices : device.test_indices;
+  if (limit > 0 && indices.size() > limit) indices = indices.first(limit);
+  Dataset out = pool.subset(indices);
+  const std::uint64_t noise = derive_seed(spec.seed, kNoiseStream);
+  apply_sensor(device.sensor, out, derive_seed(noise, 2 * std::uint64_t{device.id} + (train ? 0 : 1)));
   return out;
 }
 

@@ -75,6 +75,30 @@ TEST_CASE("federated data splits the pool into cloud and device shares that add 
   CHECK(f->cloud.labels == pool.subset(f->cloud_indices).labels);
 }
 
+TEST_CASE("replicas let a fleet larger than the data partition each image several times") {
+  const Dataset pool = random_dataset(300, 1, 8, 8, 1);
+  FederatedDataSpec spec;
+  spec.devices = 40;  // 240 non-cloud images: 6 per device, below the minimum of 10
+  REQUIRE_FALSE(make_federated_data(pool, spec).ok());
+  spec.replicas = 3;
+  const Result<FederatedData> f = make_federated_data(pool, spec);
+  REQUIRE(f.ok());
+  std::vector<int> seen(pool.size(), 0);
+  std::size_t held = 0;
+  for (const DeviceData& d : f->devices) {
+    CHECK(d.train.size() >= spec.min_train_per_device);
+    CHECK(std::is_sorted(d.train_indices.begin(), d.train_indices.end()));
+    for (std::size_t i : d.train_indices) ++seen.at(i);
+    for (std::size_t i : d.test_indices) ++seen.at(i);
+    held += d.train.size() + d.test.size();
+  }
+  CHECK(held == 3 * (pool.size() - f->cloud.size()));
+  for (std::size_t i : f->cloud_indices) CHECK(seen.at(i) == 0);  // the cloud stays out
+  CHECK(std::count(seen.begin(), seen.end(), 3) == static_cast<long>(pool.size() - f->cloud.size()));
+  spec.replicas = 0;
+  CHECK_FALSE(make_federated_data(pool, spec).ok());
+}
+
 TEST_CASE("each device sees its samples through its own sensor") {
   const Dataset pool = random_dataset(1000, 1, 8, 8, 2);
   FederatedDataSpec spec;

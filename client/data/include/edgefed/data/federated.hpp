@@ -53,6 +53,13 @@ struct FederatedDataSpec {
   float shift_severity = 1.0f;  // [0, kMaxSeverity]
   std::uint64_t seed = 1;
   std::size_t min_train_per_device = 10;
+  // Fleets larger than the data: the non-cloud samples are partitioned as if they were
+  // repeated this many times (>= 1), so one image may sit on several devices — each seeing it
+  // through its own sensor. 1 keeps every image on one device. For scale tests.
+  std::uint32_t replicas = 1;
+  // false: devices get their indices and sensor but no pixels (DeviceData::train/test stay
+  // empty); materialize_device() builds them on demand, bit-identical. For large fleets.
+  bool materialize = true;
 
   // invalid_argument naming the first bad field; does not look at any data.
   [[nodiscard]] Status validate() const;
@@ -67,8 +74,8 @@ struct DeviceData {
   SensorProfile sensor;
   Dataset train;                           // shifted by `sensor`
   Dataset test;                            // shifted by `sensor`
-  std::vector<std::size_t> train_indices;  // positions in the pool, ascending
-  std::vector<std::size_t> test_indices;   // positions in the pool, ascending
+  std::vector<std::size_t> train_indices;  // positions in the pool, ascending (repeats with replicas > 1)
+  std::vector<std::size_t> test_indices;   // positions in the pool, ascending (repeats with replicas > 1)
 };
 
 struct FederatedData {
@@ -82,6 +89,12 @@ struct FederatedData {
 // their minimum (the detail names the parameter).
 [[nodiscard]] Result<FederatedData> make_federated_data(const Dataset& train_pool,
                                                         const FederatedDataSpec& spec);
+
+// A device's train or test set as make_federated_data() materializes it: the pool samples at
+// its indices through its sensor (same noise seeds). Precondition: `pool` is the pool the
+// indices were drawn from. `limit` > 0 keeps only the first `limit` samples.
+Dataset materialize_device(const Dataset& pool, const FederatedDataSpec& spec, const DeviceData& device, bool train,
+                           std::size_t limit = 0);
 
 // `data` (e.g. the global test set) as `device` sees it: its sensor, with noise seed
 // derive_seed(derive_seed(spec.seed, kEvalNoiseStream), device.id).

@@ -99,6 +99,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   std::optional<server::RoundSummary> finished;
   ml::ModelView initial;  // the run's starting model, for the centralized baseline
   std::uint64_t bytes_up = 0, bytes_down = 0;
+  std::uint64_t trainings = 0;
 
   explicit Impl(std::uint64_t seed) : server_rng(data::derive_seed(seed, 0x5e57e5)), fault_rng(data::derive_seed(seed, 0xfa17)) {}
 
@@ -168,6 +169,9 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     d.busy_until = std::max(now, d.busy_until) + t.macs / d.profile->device_class.train_macs_per_second;
     d.energy_j += t.macs * d.profile->device_class.energy_nj_per_mac * 1e-9;
     d.trained_this_round = true;
+    // Every training leaves a few hundred KiB of freed heap that glibc keeps; with thousands
+    // of devices per round that is gigabytes of RSS holding nothing. Give it back regularly.
+    if (++trainings % 256 == 0) ::malloc_trim(0);
     return std::move(t.update);
   }
 

@@ -164,6 +164,8 @@ struct TlsFleet::Impl {
     r.outcome = std::string(protocol::to_string(end.outcome));
     r.selected = o.selected;  // of this fleet (shard)
     r.participants = end.participants;
+    // Over TLS the stage a device was lost in is the server's knowledge; the count is not.
+    if (o.selected > end.participants) r.dropped_by_stage["unknown stage"] = o.selected - end.participants;
     const auto now = SteadyClock::now();
     r.sim_seconds = std::chrono::duration<double>(now - (o.selected ? o.first_plan : last_end)).count();
     last_end = now;

@@ -163,7 +163,10 @@ std::vector<sim::RoundRecord> gather_records(const std::vector<sim::RoundRecord>
     }
   }
   std::vector<sim::RoundRecord> out;
-  for (auto& [round, r] : merged) out.push_back(r);
+  for (auto& [round, r] : merged) {
+    if (r.selected > r.participants) r.dropped_by_stage["unknown stage"] = r.selected - r.participants;
+    out.push_back(r);
+  }
   return out;
 }
 #endif

@@ -485,6 +485,7 @@ struct Options {
   std::size_t driver_threads = 4;  // 0: one per device
   std::uint64_t selection_wait_ms = 2000;
   std::uint64_t timeout_s = 900;
+  std::string tier = "adapters_bn";  // what the devices aggregate (head: 31,370 values)
 };
 
 Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed25519PublicKey& model_key) {
@@ -509,6 +510,7 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
       "--rounds.stage_deadline_ms", "120000",
       "--exit_when_finished", "true",
       "--io_threads", "1",
+      "--train.tier", opt.tier,
   };
   EDGEFED_ASSIGN_OR_RETURN(auto server, ServerProcess::spawn(args, dir / "server.log"));
   EDGEFED_ASSIGN_OR_RETURN(const std::uint16_t port, server->wait_port(60s));
@@ -669,6 +671,7 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
   json row{
       {"bench", "server"},
       {"devices", n},
+      {"tier", opt.tier},
       {"rounds", opt.rounds},
       {"devices_connected", connected},
       {"devices_ready", ready},
@@ -737,6 +740,7 @@ int run_server(int argc, const char* const argv[]) {
       .add("connect_concurrency", ConfigType::unsigned_integer, 50, "TLS handshakes in flight at most")
       .add("driver_threads", ConfigType::unsigned_integer, 4, "threads driving the device sessions (0: one per device)")
       .add("selection_wait_ms", ConfigType::unsigned_integer, 2000, "server rounds.selection_wait_ms")
+      .add("tier", ConfigType::string, "adapters_bn", "training tier: what is aggregated (adapters_bn: 672 values, head: 31,370)")
       .add("timeout_s", ConfigType::unsigned_integer, 900, "per configuration");
   int exit_code = 0;
   auto config = parse_command_line_or_report(spec, argc, argv, exit_code);
@@ -759,6 +763,7 @@ int run_server(int argc, const char* const argv[]) {
   opt.connect_concurrency = std::max<std::size_t>(1, conf.get<std::uint64_t>("connect_concurrency"));
   opt.driver_threads = conf.get<std::uint64_t>("driver_threads");
   opt.selection_wait_ms = conf.get<std::uint64_t>("selection_wait_ms");
+  opt.tier = conf.get<std::string>("tier");
   opt.timeout_s = conf.get<std::uint64_t>("timeout_s");
 
   raise_fd_limit();

@@ -35,15 +35,7 @@ Result<LocalUpdate> TorchLearner::train(const ml::ModelView& view, const protoco
                                         std::uint64_t round) {
   std::lock_guard lock(impl_->mutex);
   EDGEFED_ASSIGN_OR_RETURN(ml::Model * model, impl_->model_for(view));
-  ml::TrainConfig config;
-  EDGEFED_ASSIGN_OR_RETURN(config.optimizer, ml::parse_optimizer(plan.optimizer));
-  config.learning_rate = plan.learning_rate;
-  config.momentum = plan.momentum;
-  config.epochs = plan.epochs;
-  config.batch_size = plan.batch_size;
-  config.prox_mu = plan.prox_mu;
-  config.reestimate_batchnorm_first = plan.reestimate_batchnorm;
-  config.seed = round;
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainConfig config, ml::train_config_for(plan, round));
   EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(*model, impl_->training, config));
   LocalUpdate update;
   update.delta.assign(report.delta.flat().begin(), report.delta.flat().end());

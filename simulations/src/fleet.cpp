@@ -395,13 +395,9 @@ Result<FleetSimulator::Baseline> FleetSimulator::centralized_baseline(std::size_
   }
   EDGEFED_TRY(m.model->load(m.initial.values));
   m.model->set_tier(m.initial.tier, m.initial.train_head);
-  ml::TrainConfig tc;
-  EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(m.config.round.train.optimizer));
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainConfig tc, ml::train_config_for(m.config.round.train, m.config.seed));
   tc.learning_rate = learning_rate;
-  tc.momentum = m.config.round.train.momentum;
-  tc.batch_size = m.config.round.train.batch_size;
   tc.epochs = epochs;
-  tc.seed = m.config.seed;
   EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(*m.model, pooled, tc));
   (void)report;
   Baseline b;

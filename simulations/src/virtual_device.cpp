@@ -50,15 +50,7 @@ Result<Trained> train_device(ml::Model& model, const DeviceSetup& device, const 
                              const protocol::TrainPlan& plan, std::uint64_t round, double macs_per_sample) {
   EDGEFED_TRY(model.load(view.values));
   model.set_tier(view.tier, view.train_head);
-  ml::TrainConfig tc;
-  EDGEFED_ASSIGN_OR_RETURN(tc.optimizer, ml::parse_optimizer(plan.optimizer));
-  tc.learning_rate = plan.learning_rate;
-  tc.momentum = plan.momentum;
-  tc.epochs = plan.epochs;
-  tc.batch_size = plan.batch_size;
-  tc.prox_mu = plan.prox_mu;
-  tc.reestimate_batchnorm_first = plan.reestimate_batchnorm;
-  tc.seed = data::derive_seed(round, device.index);
+  EDGEFED_ASSIGN_OR_RETURN(ml::TrainConfig tc, ml::train_config_for(plan, data::derive_seed(round, device.index)));
   const data::Dataset train = device.train_set();
   EDGEFED_ASSIGN_OR_RETURN(ml::TrainReport report, ml::train_local(model, train, tc));
   Trained t;

@@ -102,6 +102,19 @@ Result<OptimizerKind> parse_optimizer(std::string_view name) {
   return fail(ErrorCode::invalid_argument, "optimizer '" + std::string(name) + "': expected sgd or adam");
 }
 
+Result<TrainConfig> train_config_for(const protocol::TrainPlan& plan, std::uint64_t seed) {
+  TrainConfig config;
+  EDGEFED_ASSIGN_OR_RETURN(config.optimizer, parse_optimizer(plan.optimizer));
+  config.learning_rate = plan.learning_rate;
+  config.momentum = plan.momentum;
+  config.epochs = plan.epochs;
+  config.batch_size = plan.batch_size;
+  config.prox_mu = plan.prox_mu;
+  config.reestimate_batchnorm_first = plan.reestimate_batchnorm;
+  config.seed = seed;
+  return config;
+}
+
 Result<TrainReport> train_local(Model& model, const data::Dataset& data, const TrainConfig& config) {
   EDGEFED_TRY(check(data, config));
   const auto t0 = std::chrono::steady_clock::now();

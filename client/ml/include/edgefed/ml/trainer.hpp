@@ -7,6 +7,7 @@
 #pragma once
 
 #include "edgefed/common/parameter_set.hpp"
+#include "edgefed/common/protocol.hpp"
 #include "edgefed/common/result.hpp"
 #include "edgefed/data/dataset.hpp"
 #include "edgefed/ml/model.hpp"
@@ -39,6 +40,10 @@ struct TrainReport {
   double wall_seconds = 0;
   std::size_t peak_rss_increase_bytes = 0;  // peak resident set during the round − before it
 };
+
+// The training config a server's round plan asks for (common/protocol.hpp), with `seed` for
+// shuffling. invalid_argument for an unknown optimizer.
+Result<TrainConfig> train_config_for(const protocol::TrainPlan& plan, std::uint64_t seed);
 
 // Errors: invalid_argument for an empty dataset or a bad config (epochs, batch, lr).
 Result<TrainReport> train_local(Model& model, const data::Dataset& data, const TrainConfig& config);

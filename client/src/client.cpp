@@ -23,8 +23,11 @@ Result<std::string> string_field(const nlohmann::json& j, const std::string& key
   return j[key].get<std::string>();
 }
 Result<std::uint64_t> uint_field(const nlohmann::json& j, const std::string& key) {
-  if (!j[key].is_number_unsigned()) return fail(ErrorCode::bad_type, "client config: '" + key + "' must be an unsigned integer");
-  return j[key].get<std::uint64_t>();
+  // Parsed JSON text gives unsigned numbers; JSON built in C++ from int literals gives signed.
+  const nlohmann::json& v = j[key];
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  return fail(ErrorCode::bad_type, "client config: '" + key + "' must be a non-negative integer");
 }
 
 }  // namespace
@@ -78,6 +81,11 @@ Result<ClientConfig> ClientConfig::from_json(const nlohmann::json& j) {
       EDGEFED_ASSIGN_OR_RETURN(std::uint64_t v, uint_field(j, key));
       if (v < 3 || v > UINT32_MAX) return fail(ErrorCode::bad_value, "client config: 'min_cohort' must be >= 3");
       c.min_cohort = static_cast<std::uint32_t>(v);
+    } else if (key == "assumed_corrupt_rate" || key == "assumed_dropout_rate") {
+      if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() < 0.9)) {
+        return fail(ErrorCode::bad_value, "client config: '" + key + "' must be a number in [0, 0.9)");
+      }
+      (key == "assumed_corrupt_rate" ? c.assumed_corrupt_rate : c.assumed_dropout_rate) = value.get<double>();
     } else {
       return fail(ErrorCode::unknown_key, "client config: unknown key '" + key + "'");
     }
@@ -205,6 +213,8 @@ Result<std::unique_ptr<Client>> Client::create(ClientConfig config, data::Datase
   options.model_key = model_key;
   options.device_class = config.device_class;
   options.secagg_policy.min_cohort = config.min_cohort;
+  options.secagg_policy.assumed_corrupt_rate = config.assumed_corrupt_rate;
+  options.secagg_policy.assumed_dropout_rate = config.assumed_dropout_rate;
   impl->learner = std::make_unique<client::TorchLearner>(std::move(training));
   impl->config = std::move(config);
   impl->session = std::make_unique<client::DeviceSession>(std::move(options), std::move(state), *impl->learner,

@@ -50,10 +50,18 @@ struct ClientConfig {
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{30'000};
   std::uint32_t min_cohort = 3;  // refuse SecAgg sessions with fewer devices
+  // What this device assumes about the fleet (SecAgg γ and δ). When set, the device refuses a
+  // session whose announced threshold and neighbourhood a server could beat with that share
+  // of corrupt or dropped devices (secagg::ClientPolicy) — the device's defence against a
+  // server that picks weak parameters. Must not exceed what the server plans for, or the
+  // device refuses every round.
+  std::optional<double> assumed_corrupt_rate;
+  std::optional<double> assumed_dropout_rate;
 
   // Keys as the fields above ("host", "port", "tls": {"ca", "cert", "key", "server_name"},
   // "model_public_key", "state_dir", "device_class", "rounds", "connect_timeout_ms",
-  // "reconnect_min_ms", "reconnect_max_ms", "min_cohort"). Unknown keys and wrong types are
+  // "reconnect_min_ms", "reconnect_max_ms", "min_cohort", "assumed_corrupt_rate",
+  // "assumed_dropout_rate"). Unknown keys and wrong types are
   // errors naming the key.
   static Result<ClientConfig> from_json(const nlohmann::json& json);
 };

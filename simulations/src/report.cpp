@@ -100,6 +100,11 @@ std::string line_chart(const std::string& title, const std::string& unit, const 
 
 double or_nan(double v) { return v < 0 ? NAN : v; }
 
+// Accuracies are -1 when not measured (e.g. no global evaluation over TLS): shown as "-" /
+// an empty CSV cell, never as a number.
+std::string accuracy(double v, const char* missing = "-") { return v < 0 ? missing : fmt(v); }
+nlohmann::json measured(double v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
 }  // namespace
 
 std::string rounds_csv(const std::vector<RoundRecord>& records) {
@@ -109,8 +114,8 @@ std::string rounds_csv(const std::vector<RoundRecord>& records) {
   for (const RoundRecord& r : records) {
     o << r.round << ',' << r.outcome << ',' << r.online << ',' << r.selected << ',' << r.participants << ','
       << dropped(r) << ',' << r.bytes_up << ',' << r.bytes_down << ',' << fmt(r.sim_start_s, 3) << ','
-      << fmt(r.sim_seconds, 3) << ',' << fmt(r.wall_seconds, 3) << ',' << fmt(r.global_accuracy) << ','
-      << fmt(r.device_accuracy) << ',' << fmt(r.energy_mean_j, 6) << ',' << fmt(r.energy_max_j, 6) << '\n';
+      << fmt(r.sim_seconds, 3) << ',' << fmt(r.wall_seconds, 3) << ',' << accuracy(r.global_accuracy, "") << ','
+      << accuracy(r.device_accuracy, "") << ',' << fmt(r.energy_mean_j, 6) << ',' << fmt(r.energy_max_j, 6) << '\n';
   }
   return o.str();
 }
@@ -133,15 +138,15 @@ nlohmann::json summary_json(const std::vector<RoundRecord>& records, const nlohm
                       {"bytes_down", r.bytes_down},
                       {"sim_seconds", r.sim_seconds},
                       {"wall_seconds", r.wall_seconds},
-                      {"global_accuracy", r.global_accuracy},
-                      {"device_accuracy", r.device_accuracy},
+                      {"global_accuracy", measured(r.global_accuracy)},
+                      {"device_accuracy", measured(r.device_accuracy)},
                       {"energy_mean_j", r.energy_mean_j}});
   }
   nlohmann::json j = {{"config", config},      {"rounds_run", records.size()}, {"rounds_completed", completed},
                       {"wall_seconds", wall},  {"sim_seconds_in_rounds", sim}, {"rounds", rounds}};
   if (!records.empty()) {
-    j["final_global_accuracy"] = records.back().global_accuracy;
-    j["final_device_accuracy"] = records.back().device_accuracy;
+    j["final_global_accuracy"] = measured(records.back().global_accuracy);
+    j["final_device_accuracy"] = measured(records.back().device_accuracy);
   }
   return j;
 }
@@ -172,8 +177,8 @@ std::string html_report(const std::vector<RoundRecord>& records, const nlohmann:
        "font-size:11px;overflow:auto}</style></head><body>\n";
   o << "<h1>edgefed simulation report</h1>\n";
   if (!records.empty()) {
-    o << "<p>" << records.size() << " rounds; final global accuracy " << fmt(records.back().global_accuracy)
-      << ", device mean accuracy " << fmt(records.back().device_accuracy) << ".</p>\n";
+    o << "<p>" << records.size() << " rounds; final global accuracy " << accuracy(records.back().global_accuracy)
+      << ", device mean accuracy " << accuracy(records.back().device_accuracy) << ".</p>\n";
   }
   o << line_chart("Accuracy per round", "test accuracy", x, {global, device});
   o << line_chart("Participants and dropouts", "devices", x, {selected, participants, drops});
@@ -186,7 +191,7 @@ std::string html_report(const std::vector<RoundRecord>& records, const nlohmann:
     o << "<tr><td>" << r.round << "</td><td>" << r.outcome << "</td><td>" << r.online << "</td><td>" << r.selected
       << "</td><td>" << r.participants << "</td><td>" << dropped(r) << "</td><td>" << fmt(r.bytes_up / 1024.0, 1)
       << "</td><td>" << fmt(r.bytes_down / 1024.0, 1) << "</td><td>" << fmt(r.sim_seconds, 2) << "</td><td>"
-      << fmt(r.wall_seconds, 2) << "</td><td>" << fmt(r.global_accuracy) << "</td><td>" << fmt(r.device_accuracy)
+      << fmt(r.wall_seconds, 2) << "</td><td>" << accuracy(r.global_accuracy) << "</td><td>" << accuracy(r.device_accuracy)
       << "</td><td>" << fmt(r.energy_mean_j, 3) << "</td></tr>\n";
   }
   o << "</table><h2>Configuration</h2><pre>" << escape(config.dump(2)) << "</pre></body></html>\n";

@@ -255,10 +255,16 @@ int main(int argc, char** argv) {
     std::uint32_t dropped = 0;
     for (const auto& [stage, n] : r->dropped_by_stage) dropped += n;
     if (rank == 0) {
-      std::printf("%5llu %9s %6u %8u %6u %6u %9.1f %9.1f %8.1f %7.1f %7.4f %7.4f\n",
+      auto acc = [](double v) {  // -1: not measured (no global evaluation over TLS)
+        char buf[16];
+        if (v < 0) return std::string("      -");
+        std::snprintf(buf, sizeof buf, "%7.4f", v);
+        return std::string(buf);
+      };
+      std::printf("%5llu %9s %6u %8u %6u %6u %9.1f %9.1f %8.1f %7.1f %s %s\n",
                   static_cast<unsigned long long>(r->round), r->outcome.c_str(), r->online, r->selected,
                   r->participants, dropped, r->bytes_up / 1024.0, r->bytes_down / 1024.0, r->sim_seconds,
-                  r->wall_seconds, r->global_accuracy, r->device_accuracy);
+                  r->wall_seconds, acc(r->global_accuracy).c_str(), acc(r->device_accuracy).c_str());
       std::fflush(stdout);
     }
   }

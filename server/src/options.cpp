@@ -7,7 +7,7 @@ using Ms = std::chrono::milliseconds;
 }
 
 void add_round_options(ConfigSpec& spec) {
-  spec.add("rounds.max", ConfigType::unsigned_integer, 0, "rounds to run in this process, a restart included (0: unlimited)")
+  spec.add("rounds.max", ConfigType::unsigned_integer, 0, "rounds this process runs; a restarted server counts anew (0: unlimited)")
       .add("rounds.target_participants", ConfigType::unsigned_integer, 10, "inputs wanted per round")
       .add("rounds.min_participants", ConfigType::unsigned_integer, 3, "smallest cohort (>= 3)")
       .add("rounds.expected_dropout", ConfigType::number, 0.1, "expected dropout: over-selection and SecAgg δ")

@@ -145,7 +145,6 @@ struct Client::Impl final : client::SessionPort {
   void drop_connection() {
     if (connection) connection->close();
     connection.reset();
-    session->on_disconnected();
   }
 
   // One step of the device loop: connect if needed, then handle one frame (or time out).

@@ -151,7 +151,6 @@ void DeviceSession::resend(ByteSpan frame) {
 }
 
 void DeviceSession::on_connected() {
-  connected_ = true;
   seq_ = 0;
   protocol::Hello hello;
   hello.sdk = options_.sdk;
@@ -164,8 +163,6 @@ void DeviceSession::on_connected() {
   auto frame = protocol::encode(hello, resume, round_ ? round_->number : 0, next_seq());
   if (frame) send_frame(std::move(*frame));
 }
-
-void DeviceSession::on_disconnected() { connected_ = false; }
 
 Status DeviceSession::on_frame(ByteSpan frame) {
   stats_.bytes_received += frame.size();

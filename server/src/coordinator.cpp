@@ -224,9 +224,10 @@ struct Coordinator::Impl final : secagg::SendToClients {
   }
 
   // -- sending
-  void send_frame(ConnectionId id, Bytes frame, bool model_push) {
-    (model_push ? c_bytes_model : c_bytes_round)->inc(static_cast<double>(frame.size()));
-    if (round && !model_push) {
+  // Protocol frames (model pushes go through push_model, shared across connections).
+  void send_frame(ConnectionId id, Bytes frame) {
+    c_bytes_round->inc(static_cast<double>(frame.size()));
+    if (round) {
       if (auto it = connections.find(id); it != connections.end() && it->second.slot) {
         round->summary.bytes_down += frame.size();
       }
@@ -241,7 +242,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
       log::error("encode failed", {{"type", std::string(protocol::message_type(m))}, {"error", frame.error().message()}});
       return;
     }
-    send_frame(id, std::move(*frame), std::holds_alternative<protocol::ModelPush>(m));
+    send_frame(id, std::move(*frame));
   }
   void refuse(ConnectionId id, const Error& error, bool fatal, Clock::time_point now) {
     count_rejected(to_string(error.code));
@@ -268,7 +269,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
     auto frame = secagg::encode_frame(message, round->number, 0);
     if (!frame) return;
     s.last_frame = *frame;
-    if (s.connection) send_frame(*s.connection, std::move(*frame), false);
+    if (s.connection) send_frame(*s.connection, std::move(*frame));
   }
 
   // -- model push: one frame per (kind, version), shared by every connection it goes to.
@@ -370,7 +371,7 @@ struct Coordinator::Impl final : secagg::SendToClients {
     c.hello = true;
     g_connected->inc();
     bool resumed = false;
-    if (round) resumed = try_resume(id, c, env.session, now);
+    if (round) resumed = try_resume(id, c, env.session);
     if (!resumed) rng->fill(secagg::RngPurpose::session_nonce, c.token);
     send_message(id, protocol::Welcome{kServerName, model.version, next_round_number(), resumed},
                  next_round_number());
@@ -381,11 +382,11 @@ struct Coordinator::Impl final : secagg::SendToClients {
     if (!resumed) push_model(id, c);
     if (resumed) {
       Slot& s = round->slots[*c.slot - 1];
-      if (!s.last_frame.empty()) send_frame(id, s.last_frame, false);
+      if (!s.last_frame.empty()) send_frame(id, s.last_frame);
     }
   }
 
-  bool try_resume(ConnectionId id, Connection& c, const SessionToken& token, Clock::time_point) {
+  bool try_resume(ConnectionId id, Connection& c, const SessionToken& token) {
     static const SessionToken zero{};
     if (token == zero) return false;
     for (std::size_t i = 0; i < round->slots.size(); ++i) {

@@ -18,6 +18,7 @@ constexpr std::size_t kMaxModelFileBytes = 256u << 20;
 struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
   ServerOptions options;
   Ed25519PublicKey model_public;
+  std::optional<Ed25519SecretKey> checkpoint_key;  // signs checkpoints; loaded once at start
   MetricsRegistry metrics;
   secagg::SystemCsprng rng;
   std::unique_ptr<secagg::ThreadPoolExecutor> executor;
@@ -55,8 +56,7 @@ struct AggregationServer::Impl final : net::ServerHandler, CoordinatorPorts {
   void close(ConnectionId id, std::string reason) override { transport->close(id, std::move(reason)); }
   Status persist(const Checkpoint& checkpoint) override {
     if (options.checkpoint.empty()) return {};
-    EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(options.model_key));
-    EDGEFED_ASSIGN_OR_RETURN(Bytes bytes, encode_checkpoint(checkpoint, key));
+    EDGEFED_ASSIGN_OR_RETURN(Bytes bytes, encode_checkpoint(checkpoint, *checkpoint_key));
     return save_artifact(options.checkpoint, bytes);
   }
   void round_finished(const RoundSummary& summary) override {
@@ -129,6 +129,7 @@ Result<std::unique_ptr<AggregationServer>> AggregationServer::create(ServerOptio
   auto impl = std::make_unique<Impl>();
   EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(options.model_key));
   impl->model_public = derive_public_key(key);
+  impl->checkpoint_key = key.clone();
   Checkpoint state;
   if (!options.checkpoint.empty() && std::filesystem::exists(options.checkpoint)) {
     EDGEFED_ASSIGN_OR_RETURN(Bytes bytes, load_file(options.checkpoint, kMaxModelFileBytes));

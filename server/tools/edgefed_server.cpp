@@ -9,7 +9,6 @@
 #include "edgefed/common/log.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
 #include "edgefed/ml/model.hpp"
-#include "edgefed/secagg/session.hpp"
 #include "edgefed/server/options.hpp"
 #include "edgefed/server/server.hpp"
 
@@ -22,7 +21,6 @@
 namespace {
 
 using namespace edgefed;
-using Ms = std::chrono::milliseconds;
 
 ConfigSpec make_spec() {
   ConfigSpec spec("edgefed-server", "federated-learning aggregation server (WebSocket over mutual TLS 1.3)");

@@ -56,8 +56,6 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   struct Device final : client::SessionPort, client::Learner {
     Impl* sim = nullptr;
     detail::DeviceSetup setup;
-    std::uint32_t index = 0;
-    const Profile* profile = nullptr;
     std::unique_ptr<secagg::DeterministicCsprng> rng;
     std::unique_ptr<client::DeviceSession> session;
     std::optional<server::ConnectionId> conn;
@@ -117,10 +115,10 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     if (it == device_of_conn.end()) return;
     Device& d = *devices[it->second];
     bytes_down += frame->size();
-    d.energy_j += static_cast<double>(frame->size()) * d.profile->link.energy_nj_per_byte * 1e-9;
-    const Link& link = d.profile->link;
+    d.energy_j += static_cast<double>(frame->size()) * d.setup.profile->link.energy_nj_per_byte * 1e-9;
+    const Link& link = d.setup.profile->link;
     d.down_free_at = std::max(now, d.down_free_at) + static_cast<double>(frame->size()) * 8 / (link.down_kbps * 1e3);
-    push({d.down_free_at + link.latency_ms / 1e3, 0, Event::to_device, d.index, id, std::move(frame)});
+    push({d.down_free_at + link.latency_ms / 1e3, 0, Event::to_device, d.setup.index, id, std::move(frame)});
   }
   void close(server::ConnectionId id, std::string) override {
     auto it = device_of_conn.find(id);
@@ -135,39 +133,29 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     if (!d.conn) return;
     auto env = decode_envelope(frame);
     const std::string type = env ? env->type : "";
-    // The profile's dropout: the device goes away instead of sending this stage's message.
-    if (auto p = d.profile->drop_probability.find(type); p != d.profile->drop_probability.end()) {
-      if (fault_rng.uniform01() < p->second) {
-        go_offline(d, true);
-        push({now + kReconnectAfter, 0, Event::online, d.index, kReconnect, nullptr});
-        return;
-      }
+    const detail::SendFate fate = detail::decide_send(*d.setup.profile, config.faults, type, frame,
+                                              [this] { return fault_rng.uniform01(); });
+    if (fate.device_drops_out) {  // it goes away instead of sending this stage's message
+      go_offline(d, true);
+      push({now + kReconnectAfter, 0, Event::online, d.setup.index, kReconnect, nullptr});
+      return;
     }
     const double sent_at = std::max(now, d.busy_until);
-    d.energy_j += static_cast<double>(frame.size()) * d.profile->link.energy_nj_per_byte * 1e-9;
+    d.energy_j += static_cast<double>(frame.size()) * d.setup.profile->link.energy_nj_per_byte * 1e-9;
     bytes_up += frame.size();
-    int copies = 1;
-    double delay = 0;
-    for (const FaultRule& f : config.faults) {
-      if ((f.type != "*" && f.type != type) || fault_rng.uniform01() >= f.probability) continue;
-      if (f.action == "drop") copies = 0;
-      if (f.action == "delay") delay += f.delay_s;  // holds up the frames behind it too (FIFO)
-      if (f.action == "duplicate") copies = 2;
-      if (f.action == "corrupt" && !frame.empty()) frame[frame.size() / 2] ^= 0x5a;
-    }
-    const Link& link = d.profile->link;
-    d.up_free_at = std::max(sent_at, d.up_free_at) + delay + static_cast<double>(frame.size()) * 8 / (link.up_kbps * 1e3);
+    const Link& link = d.setup.profile->link;
+    d.up_free_at = std::max(sent_at, d.up_free_at) + fate.delay_s + static_cast<double>(frame.size()) * 8 / (link.up_kbps * 1e3);
     const double arrive = d.up_free_at + link.latency_ms / 1e3;
     auto shared = std::make_shared<const Bytes>(std::move(frame));
-    for (int i = 0; i < copies; ++i) push({arrive, 0, Event::to_server, d.index, *d.conn, shared});
+    for (int i = 0; i < fate.copies; ++i) push({arrive, 0, Event::to_server, d.setup.index, *d.conn, shared});
   }
 
   Result<client::LocalUpdate> train(Device& d, const ml::ModelView& view, const protocol::TrainPlan& plan,
                                     std::uint64_t round) {
     EDGEFED_ASSIGN_OR_RETURN(detail::Trained t,
                              detail::train_device(*model, d.setup, view, plan, round, config.train_macs_per_sample));
-    d.busy_until = std::max(now, d.busy_until) + t.macs / d.profile->device_class.train_macs_per_second;
-    d.energy_j += t.macs * d.profile->device_class.energy_nj_per_mac * 1e-9;
+    d.busy_until = std::max(now, d.busy_until) + t.macs / d.setup.profile->device_class.train_macs_per_second;
+    d.energy_j += t.macs * d.setup.profile->device_class.energy_nj_per_mac * 1e-9;
     d.trained_this_round = true;
     // Every training leaves a few hundred KiB of freed heap that glibc keeps; with thousands
     // of devices per round that is gigabytes of RSS holding nothing. Give it back regularly.
@@ -176,7 +164,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   }
 
   bool available(const Device& d, double t) const {
-    const Availability& a = d.profile->availability;
+    const Availability& a = d.setup.profile->availability;
     if (a.kind == "always") return true;
     const double hour = std::fmod(config.start_hour + t / 3600.0 + d.setup.phase_hours + 48.0, 24.0);
     return in_window(hour, a.from_hour, a.to_hour);
@@ -184,7 +172,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
 
   // Next time (after t) the device's availability changes, by scanning in 5-minute steps.
   double next_transition(const Device& d, double t) const {
-    if (d.profile->availability.kind == "always") return -1;
+    if (d.setup.profile->availability.kind == "always") return -1;
     const bool state = available(d, t);
     for (double s = t + 300; s < t + kDay + 600; s += 300) {
       if (available(d, s) != state) return s;
@@ -196,7 +184,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     if (d.conn || !available(d, now)) return;
     d.conn = next_conn++;
     d.down_free_at = d.up_free_at = now;
-    device_of_conn[*d.conn] = d.index;
+    device_of_conn[*d.conn] = d.setup.index;
     coordinator->on_open(*d.conn, d.setup.name, at(now));
     d.session->on_connected();
   }
@@ -206,14 +194,13 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
     const server::ConnectionId c = *d.conn;
     d.conn.reset();
     device_of_conn.erase(c);
-    d.session->on_disconnected();
     if (tell_server) coordinator->on_close(c, at(now));
   }
 
   void schedule_transition(Device& d) {
     const double t = next_transition(d, now);
     if (t < 0) return;
-    push({t, 0, available(d, t) ? Event::online : Event::offline, d.index, 0, nullptr});
+    push({t, 0, available(d, t) ? Event::online : Event::offline, d.setup.index, 0, nullptr});
   }
 
   void handle(const Event& e) {
@@ -225,7 +212,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
       case Event::to_device:
         if (d.conn != e.conn) break;  // the device went away meanwhile
         if (d.busy_until > now) {     // still training: handle it when done
-          push({d.busy_until, 0, Event::to_device, d.index, e.conn, e.frame});
+          push({d.busy_until, 0, Event::to_device, d.setup.index, e.conn, e.frame});
           break;
         }
         if (auto st = d.session->on_frame(*e.frame); !st) go_offline(d, true);
@@ -242,17 +229,7 @@ struct FleetSimulator::Impl final : server::CoordinatorPorts {
   }
 
   double evaluate_devices(std::size_t limit) {
-    double sum = 0;
-    std::size_t n = 0;
-    for (const auto& dp : devices) {
-      if (n >= limit) break;
-      const auto& state = dp->session->state();
-      if (!state.model || dp->setup.data.test_indices.empty()) continue;
-      if (!model->load(state.model->values)) continue;
-      sum += model->evaluate(dp->setup.test_set()).accuracy;
-      ++n;
-    }
-    return n ? sum / static_cast<double>(n) : -1;
+    return detail::mean_device_accuracy(*model, devices, limit);
   }
 
   Result<RoundRecord> run_round() {
@@ -354,8 +331,6 @@ Result<std::unique_ptr<FleetSimulator>> FleetSimulator::create(SimConfig config)
   for (detail::DeviceSetup& setup : detail::make_device_setups(fed, impl->config, impl->config.profiles, *impl->source)) {
     auto d = std::make_unique<Impl::Device>();
     d->sim = impl.get();
-    d->index = setup.index;
-    d->profile = setup.profile;
     d->rng = std::make_unique<secagg::DeterministicCsprng>(data::derive_seed(config.seed, 1000000 + setup.index));
     d->setup = std::move(setup);
     d->session = std::make_unique<client::DeviceSession>(options, client::DeviceState{}, *d, *d->rng, *d);

@@ -88,25 +88,16 @@ struct TlsFleet::Impl {
     if (!d.conn || d.drop_requested) return;
     auto env = decode_envelope(frame);
     const std::string type = env ? env->type : "";
-    if (auto p = d.setup.profile->drop_probability.find(type); p != d.setup.profile->drop_probability.end()) {
-      if (uniform() < p->second) {
-        d.drop_requested = true;  // the driver closes the connection after this step
-        return;
-      }
+    const detail::SendFate fate =
+        detail::decide_send(*d.setup.profile, config.faults, type, frame, [this] { return uniform(); });
+    if (fate.device_drops_out) {
+      d.drop_requested = true;  // the driver closes the connection after this step
+      return;
     }
-    int copies = 1;
-    double delay = 0;
-    for (const FaultRule& f : config.faults) {
-      if ((f.type != "*" && f.type != type) || uniform() >= f.probability) continue;
-      if (f.action == "drop") copies = 0;
-      if (f.action == "delay") delay += f.delay_s;
-      if (f.action == "duplicate") copies = 2;
-      if (f.action == "corrupt" && !frame.empty()) frame[frame.size() / 2] ^= 0x5a;
-    }
-    for (int i = 0; i < copies; ++i) {
-      if (delay > 0 || !d.delayed.empty()) {  // keep the connection's order behind a delayed frame
+    for (int i = 0; i < fate.copies; ++i) {
+      if (fate.delay_s > 0 || !d.delayed.empty()) {  // keep the connection's order behind a delayed frame
         d.delayed.emplace_back(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                        std::chrono::duration<double>(delay)),
+                                                        std::chrono::duration<double>(fate.delay_s)),
                                frame);
         continue;
       }
@@ -135,7 +126,6 @@ struct TlsFleet::Impl {
     if (d.conn) d.conn->close();
     d.conn.reset();
     d.delayed.clear();
-    d.session->on_disconnected();
     d.reconnect_at = SteadyClock::now() + std::chrono::seconds(static_cast<long>(target.reconnect_s));
   }
 
@@ -212,17 +202,7 @@ struct TlsFleet::Impl {
   double evaluate_devices(std::size_t limit) {
     std::unique_lock pause(sessions_mutex);
     std::lock_guard lock(model_mutex);
-    double sum = 0;
-    std::size_t n = 0;
-    for (const auto& d : devices) {
-      if (n >= limit) break;
-      const auto& state = d->session->state();
-      if (!state.model || d->setup.data.test_indices.empty()) continue;
-      if (!model->load(state.model->values)) continue;
-      sum += model->evaluate(d->setup.test_set()).accuracy;
-      ++n;
-    }
-    return n ? sum / static_cast<double>(n) : -1;
+    return detail::mean_device_accuracy(*model, devices, limit);
   }
 };
 

@@ -61,6 +61,25 @@ Result<Trained> train_device(ml::Model& model, const DeviceSetup& device, const 
   return t;
 }
 
+SendFate decide_send(const Profile& profile, const std::vector<FaultRule>& faults, std::string_view type, Bytes& frame,
+                     const std::function<double()>& uniform) {
+  SendFate fate;
+  if (auto p = profile.drop_probability.find(std::string(type)); p != profile.drop_probability.end()) {
+    if (uniform() < p->second) {
+      fate.device_drops_out = true;
+      return fate;
+    }
+  }
+  for (const FaultRule& f : faults) {
+    if ((f.type != "*" && f.type != type) || uniform() >= f.probability) continue;
+    if (f.action == "drop") fate.copies = 0;
+    if (f.action == "delay") fate.delay_s += f.delay_s;  // holds up the frames behind it too (FIFO)
+    if (f.action == "duplicate") fate.copies = 2;
+    if (f.action == "corrupt" && !frame.empty()) frame[frame.size() / 2] ^= 0x5a;
+  }
+  return fate;
+}
+
 Result<StartModel> load_start_model(const SimConfig& config) {
   EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_ed25519_secret_key(config.model_key));
   StartModel s;

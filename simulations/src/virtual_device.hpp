@@ -7,7 +7,9 @@
 #include "edgefed/ml/model.hpp"
 #include "edgefed/sim/fleet.hpp"
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace edgefed::sim::detail {
@@ -50,6 +52,36 @@ struct Trained {
 // ml::train_local on `model` (shared between devices: loaded with `view` first).
 Result<Trained> train_device(ml::Model& model, const DeviceSetup& device, const ml::ModelView& view,
                              const protocol::TrainPlan& plan, std::uint64_t round, double macs_per_sample);
+
+// Mean accuracy of the first `limit` devices that hold a model and have test data, each with
+// its own model (global tensors + its local BatchNorm) on its own test split; −1 if none.
+// `devices` holds pointers to objects with `session` (client::DeviceSession) and `setup`.
+template <class Devices>
+double mean_device_accuracy(ml::Model& model, const Devices& devices, std::size_t limit) {
+  double sum = 0;
+  std::size_t n = 0;
+  for (const auto& d : devices) {
+    if (n >= limit) break;
+    const client::DeviceState& state = d->session->state();
+    if (!state.model || d->setup.data.test_indices.empty()) continue;
+    if (!model.load(state.model->values)) continue;
+    sum += model.evaluate(d->setup.test_set()).accuracy;
+    ++n;
+  }
+  return n ? sum / static_cast<double>(n) : -1;
+}
+
+// What becomes of one device → server frame of `type`: the device drops out instead of
+// sending it (its profile's per-stage probability; nothing else is drawn then), or the fault
+// rules lose, delay, duplicate or corrupt it (corruption is applied to `frame`). `uniform`
+// draws from [0, 1); the draws are made in a fixed order, so a seeded run repeats.
+struct SendFate {
+  bool device_drops_out = false;
+  int copies = 1;
+  double delay_s = 0;
+};
+SendFate decide_send(const Profile& profile, const std::vector<FaultRule>& faults, std::string_view type, Bytes& frame,
+                     const std::function<double()>& uniform);
 
 // The pretrained model as the run's starting view (tier from the round settings).
 struct StartModel {

@@ -93,13 +93,12 @@ class DeviceSession {
                 SessionPort& port);
   ~DeviceSession();
 
-  // A new connection is up: sends fl.hello (asking to resume a round in progress).
+  // A new connection is up: sends fl.hello (asking to resume a round in progress). A lost
+  // connection needs no call: the round, if any, is kept for the resume.
   void on_connected();
   // One frame from the server. An error means the connection should be closed: a frame
   // that does not decode, a model that fails verification, or a fatal fl.error.
   Status on_frame(ByteSpan frame);
-  // The connection is gone. A round in progress is kept for a resume.
-  void on_disconnected();
 
   std::uint64_t model_version() const;
   const DeviceState& state() const { return state_; }
@@ -129,7 +128,6 @@ class DeviceSession {
   SessionPort& port_;
   SessionToken token_{};
   std::uint64_t seq_ = 0;
-  bool connected_ = false;
   std::unique_ptr<Round> round_;
   std::optional<protocol::RoundEnd> round_end_;
   bool last_round_included_ = false;

@@ -16,5 +16,6 @@ int run_secagg(int argc, const char* const argv[]);
 int run_train(int argc, const char* const argv[]);
 int run_server(int argc, const char* const argv[]);
 int run_sim(int argc, const char* const argv[]);
+int run_compress(int argc, const char* const argv[]);
 
 }  // namespace edgefed::bench

@@ -18,7 +18,7 @@ struct Layout {
   std::size_t inner = 0;
 };
 
-bool is_known(Encoding e) { return static_cast<std::uint8_t>(e) <= 3; }
+bool is_known(Encoding e) { return static_cast<std::uint8_t>(e) <= 4; }
 
 std::string fmt(double x) {
   char buf[32];
@@ -49,11 +49,20 @@ void store_f32(std::uint8_t* p, float x) {
   for (int b = 0; b < 4; ++b) p[b] = static_cast<std::uint8_t>(u >> (8 * b));
 }
 
-float load_f32(const std::uint8_t* p) {
+std::uint32_t load_u32(const std::uint8_t* p) {
   std::uint32_t u = 0;
   for (int b = 0; b < 4; ++b) u |= std::uint32_t{p[b]} << (8 * b);
-  return std::bit_cast<float>(u);
+  return u;
 }
+
+float load_f32(const std::uint8_t* p) { return std::bit_cast<float>(load_u32(p)); }
+
+void store_i32(std::uint8_t* p, std::int32_t q) {
+  const auto u = static_cast<std::uint32_t>(q);
+  for (int b = 0; b < 4; ++b) p[b] = static_cast<std::uint8_t>(u >> (8 * b));
+}
+
+std::int32_t load_i32(const std::uint8_t* p) { return static_cast<std::int32_t>(load_u32(p)); }
 
 int int8_code(const Bytes& data, std::size_t i) { return static_cast<std::int8_t>(data[i]); }
 
@@ -81,6 +90,20 @@ int quantize(float x, double inv_scale, int lo, int hi) {
 void encode_float32(std::span<const float> values, EncodedTensor& t) {
   t.data.resize(data_bytes(Encoding::float32, values.size()));
   for (std::size_t i = 0; i < values.size(); ++i) store_f32(t.data.data() + 4 * i, values[i]);
+}
+
+// Integral floats in [-2^31, 2^31); 2^31 itself is the first float past INT32_MAX.
+Status encode_int32_values(std::span<const float> values, EncodedTensor& t) {
+  t.data.resize(data_bytes(Encoding::int32, values.size()));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const float x = values[i];
+    if (std::trunc(x) != x || x < -0x1p31f || x >= 0x1p31f) {
+      return fail(ErrorCode::bad_value, "element " + std::to_string(i) + " = " + fmt(x) +
+                                            " is not an int32 integer");
+    }
+    store_i32(t.data.data() + 4 * i, static_cast<std::int32_t>(x));
+  }
+  return {};
 }
 
 float symmetric_scale(std::span<const float> channel, int qmax) {
@@ -175,7 +198,8 @@ double max_code_magnitude(const EncodedTensor& t) {
       const std::int32_t z = t.zero_points[0];  // checked before
       return std::max(kInt8AsymmetricMax - z, z - kInt8AsymmetricMin);
     }
-    case Encoding::float32: break;
+    case Encoding::float32:
+    case Encoding::int32: break;
   }
   return 0.0;
 }
@@ -233,7 +257,8 @@ Status check_codes(const EncodedTensor& t, const Layout& l) {
     case Encoding::float32: return check_float32_codes(t, l);
     case Encoding::int8_symmetric_per_channel: return check_int8_symmetric_codes(t);
     case Encoding::int4_symmetric_per_channel: return check_int4_codes(t, l);
-    case Encoding::int8_asymmetric_per_tensor: break;  // every byte is a valid code
+    case Encoding::int8_asymmetric_per_tensor:
+    case Encoding::int32: break;  // every byte pattern is a valid code
   }
   return {};
 }
@@ -257,6 +282,11 @@ void decode_checked(const EncodedTensor& t, const Layout& l, std::span<float> ou
   switch (t.encoding) {
     case Encoding::float32:
       for (std::size_t i = 0; i < l.numel; ++i) out[i] = load_f32(t.data.data() + 4 * i);
+      return;
+    case Encoding::int32:
+      for (std::size_t i = 0; i < l.numel; ++i) {
+        out[i] = static_cast<float>(load_i32(t.data.data() + 4 * i));
+      }
       return;
     case Encoding::int8_asymmetric_per_tensor:
       for (std::size_t i = 0; i < l.numel; ++i) {
@@ -284,6 +314,7 @@ std::string_view to_string(Encoding encoding) noexcept {
     case Encoding::int8_symmetric_per_channel: return "int8_symmetric_per_channel";
     case Encoding::int8_asymmetric_per_tensor: return "int8_asymmetric_per_tensor";
     case Encoding::int4_symmetric_per_channel: return "int4_symmetric_per_channel";
+    case Encoding::int32: return "int32";
   }
   return "unknown_encoding";
 }
@@ -296,7 +327,8 @@ Result<Encoding> parse_encoding(std::uint8_t tag) {
 
 std::size_t scale_count(Encoding encoding, std::span<const std::int64_t> shape) noexcept {
   switch (encoding) {
-    case Encoding::float32: return 0;
+    case Encoding::float32:
+    case Encoding::int32: return 0;
     case Encoding::int8_asymmetric_per_tensor: return 1;
     case Encoding::int8_symmetric_per_channel:
     case Encoding::int4_symmetric_per_channel:
@@ -312,7 +344,8 @@ std::size_t zero_point_count(Encoding encoding) noexcept {
 
 std::size_t data_bytes(Encoding encoding, std::size_t numel) noexcept {
   switch (encoding) {
-    case Encoding::float32: return numel > SIZE_MAX / 4 ? SIZE_MAX : 4 * numel;
+    case Encoding::float32:
+    case Encoding::int32: return numel > SIZE_MAX / 4 ? SIZE_MAX : 4 * numel;
     case Encoding::int4_symmetric_per_channel: return numel / 2 + numel % 2;
     case Encoding::int8_symmetric_per_channel:
     case Encoding::int8_asymmetric_per_tensor: return numel;
@@ -344,7 +377,23 @@ Result<EncodedTensor> encode(std::span<const std::int64_t> shape, std::span<cons
     case Encoding::int8_symmetric_per_channel: encode_symmetric<false>(values, *l, t); break;
     case Encoding::int4_symmetric_per_channel: encode_symmetric<true>(values, *l, t); break;
     case Encoding::int8_asymmetric_per_tensor: EDGEFED_TRY(encode_asymmetric(values, t)); break;
+    case Encoding::int32: EDGEFED_TRY(encode_int32_values(values, t)); break;
   }
+  return t;
+}
+
+Result<EncodedTensor> encode_int32(std::span<const std::int64_t> shape,
+                                   std::span<const std::int32_t> values, std::size_t max_elements) {
+  auto l = layout_of(Encoding::int32, shape, max_elements);
+  if (!l) return l.error();
+  if (values.size() != l->numel) {
+    return fail(ErrorCode::invalid_argument, "int32: shape " + shape_to_string(shape) + " needs " +
+                                                 std::to_string(l->numel) + " values, got " +
+                                                 std::to_string(values.size()));
+  }
+  EncodedTensor t{Encoding::int32, Shape(shape.begin(), shape.end()), {}, {}, {}};
+  t.data.resize(data_bytes(Encoding::int32, values.size()));
+  for (std::size_t i = 0; i < values.size(); ++i) store_i32(t.data.data() + 4 * i, values[i]);
   return t;
 }
 
@@ -382,11 +431,24 @@ Status decode_into(const EncodedTensor& tensor, std::span<float> out, std::size_
   return {};
 }
 
+Result<std::vector<std::int32_t>> decode_int32(const EncodedTensor& tensor,
+                                               std::size_t max_elements) {
+  if (tensor.encoding != Encoding::int32) {
+    return fail(ErrorCode::invalid_argument,
+                "decode_int32 of a " + name_of(tensor.encoding) + " tensor");
+  }
+  auto l = checked_layout(tensor, max_elements);
+  if (!l) return l.error();
+  std::vector<std::int32_t> out(l->numel);
+  for (std::size_t i = 0; i < l->numel; ++i) out[i] = load_i32(tensor.data.data() + 4 * i);
+  return out;
+}
+
 float max_error_bound(const EncodedTensor& tensor, std::size_t element) {
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   auto l = layout_of(tensor.encoding, tensor.shape, SIZE_MAX);
   if (!l || element >= l->numel) return kNaN;
-  if (tensor.encoding == Encoding::float32) return 0.0f;
+  if (tensor.encoding == Encoding::float32 || tensor.encoding == Encoding::int32) return 0.0f;
   const std::size_t group = element / l->inner;  // inner > 0 since numel > 0
   if (group >= tensor.scales.size()) return kNaN;
   return tensor.scales[group] / 2.0f;

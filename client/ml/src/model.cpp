@@ -43,7 +43,7 @@ struct CnnImpl : torch::nn::Module {
       const std::string n = std::to_string(i + 1);
       convs.push_back(register_module("conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false))));
       bns.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(out)));
-      adapters.push_back(register_module("adapter" + n, Adapter(out, std::max<std::int64_t>(1, out / c.adapter_ratio))));
+      adapters.push_back(register_module("adapter" + n, Adapter(out, c.adapter_rank(i))));
       if (i + 1 < c.channels.size()) side /= 2;  // pool after every block but the last
       in = out;
     }
@@ -91,9 +91,15 @@ Shape shape_of(const torch::Tensor& t) { return Shape(t.sizes().begin(), t.sizes
 
 }  // namespace
 
+std::int64_t CnnConfig::adapter_rank(std::size_t i) const {
+  return adapter_ranks.empty() ? std::max<std::int64_t>(1, channels[i] / adapter_ratio) : adapter_ranks[i];
+}
+
 nlohmann::json CnnConfig::to_json() const {
-  return {{"name", "edgefed-cnn"}, {"version", 1}, {"channels", channels}, {"adapter_ratio", adapter_ratio},
-          {"num_classes", num_classes}, {"image_size", image_size}, {"adapter_seed", adapter_seed}};
+  nlohmann::json j = {{"name", "edgefed-cnn"}, {"version", 1}, {"channels", channels}, {"adapter_ratio", adapter_ratio},
+                      {"num_classes", num_classes}, {"image_size", image_size}, {"adapter_seed", adapter_seed}};
+  if (!adapter_ranks.empty()) j["adapter_ranks"] = adapter_ranks;  // older readers never see the key
+  return j;
 }
 
 Result<CnnConfig> CnnConfig::from_json(const nlohmann::json& j) {
@@ -107,6 +113,7 @@ Result<CnnConfig> CnnConfig::from_json(const nlohmann::json& j) {
     c.num_classes = j.at("num_classes").get<std::int64_t>();
     c.image_size = j.at("image_size").get<std::int64_t>();
     c.adapter_seed = j.at("adapter_seed").get<std::uint64_t>();
+    if (j.contains("adapter_ranks")) c.adapter_ranks = j.at("adapter_ranks").get<std::vector<std::int64_t>>();
   } catch (const std::exception& e) {
     return fail(ErrorCode::bad_value, std::string("architecture: ") + e.what());
   }
@@ -114,10 +121,18 @@ Result<CnnConfig> CnnConfig::from_json(const nlohmann::json& j) {
                     c.image_size >= 4 && c.image_size <= 512 &&
                     std::all_of(c.channels.begin(), c.channels.end(), [](auto v) { return v >= 1 && v <= 1024; });
   if (!sane) return fail(ErrorCode::bad_value, "architecture: parameters out of range");
+  const auto rank_ok = [](std::int64_t v) { return v >= 1 && v <= 1024; };
+  if (!c.adapter_ranks.empty() && (c.adapter_ranks.size() != c.channels.size() ||
+                                   !std::all_of(c.adapter_ranks.begin(), c.adapter_ranks.end(), rank_ok))) {
+    return fail(ErrorCode::bad_value, "architecture: adapter_ranks must be one per block, each in 1..1024");
+  }
   return c;
 }
 
 Result<Model> Model::default_cnn(const CnnConfig& config) {
+  if (!config.adapter_ranks.empty() && config.adapter_ranks.size() != config.channels.size()) {
+    return fail(ErrorCode::invalid_argument, "default_cnn: adapter_ranks must have one entry per block");
+  }
   torch::manual_seed(config.init_seed);
   Cnn net(config);
   for (std::size_t i = 0; i < net->adapters.size(); ++i) {

@@ -1,4 +1,4 @@
-// Internal: the LibTorch side of a Model. Only model.cpp and trainer.cpp include this.
+// Internal: the LibTorch side of a Model, for client/ml's own sources (and white-box tests).
 #pragma once
 
 #include "edgefed/ml/torch_model.hpp"

@@ -2,6 +2,7 @@
 
 #include "edgefed/common/process.hpp"
 #include "model_impl.hpp"
+#include "train_loop.hpp"
 
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -18,18 +19,6 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-// Portable shuffle (splitmix64 + Fisher–Yates): the same seed orders batches the same way
-// on every platform and LibTorch version.
-void shuffle(std::vector<std::size_t>& v, std::uint64_t& state) {
-  for (std::size_t i = v.size(); i > 1; --i) {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    std::swap(v[i - 1], v[static_cast<std::size_t>(z % i)]);
-  }
-}
-
 // Marks exactly the schema's trainable tensors as requiring gradients; returns them.
 std::vector<torch::Tensor> arm_trainable(ModelImpl& m) {
   std::vector<torch::Tensor> trainable;
@@ -40,13 +29,6 @@ std::vector<torch::Tensor> arm_trainable(ModelImpl& m) {
     if (spec.trainable && is_param) trainable.push_back(m.tensors[i]);
   }
   return trainable;
-}
-
-void disarm(ModelImpl& m) {
-  for (std::size_t i = 0; i < m.tensors.size(); ++i) {
-    const TensorRole r = m.schema.tensors[i].role;
-    if (r != TensorRole::bn_mean && r != TensorRole::bn_var) m.tensors[i].set_requires_grad(false);
-  }
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
@@ -161,22 +143,10 @@ Result<Evaluation> pretrain(Model& model, const data::Dataset& train, const data
                             const PretrainConfig& config,
                             const std::function<void(std::size_t, double, double)>& progress) {
   if (train.size() < 2) return fail(ErrorCode::invalid_argument, "pretrain: need at least two samples");
+  if (config.batch_size == 0) return fail(ErrorCode::invalid_argument, "pretrain: batch_size must be > 0");
   ModelImpl& m = model.impl();
   // Everything but the adapters trains: devices start from identity adapters.
-  std::vector<torch::Tensor> params;
-  for (std::size_t i = 0; i < m.tensors.size(); ++i) {
-    const TensorRole r = m.schema.tensors[i].role;
-    const bool trains = r != TensorRole::bn_mean && r != TensorRole::bn_var && r != TensorRole::adapter_down &&
-                        r != TensorRole::adapter_up;
-    if (trains) {
-      m.tensors[i].set_requires_grad(true);
-      params.push_back(m.tensors[i]);
-    }
-  }
-  torch::optim::Adam opt(params, torch::optim::AdamOptions(config.learning_rate));
-  std::vector<std::size_t> order(train.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::uint64_t rng = config.seed;
+  torch::optim::Adam opt(arm_backbone(m), torch::optim::AdamOptions(config.learning_rate));
   Evaluation last;
   for (std::size_t epoch = 0; epoch < config.epochs; ++epoch) {
     if (epoch > 0 && epoch % 4 == 0) {
@@ -185,9 +155,8 @@ Result<Evaluation> pretrain(Model& model, const data::Dataset& train, const data
         o.lr(o.lr() / 2);
       }
     }
-    shuffle(order, rng);
     m.set_mode(true);
-    const double loss = run_epoch(m, train, order, config.batch_size, opt, params, {}, 0.0, 0.0);
+    const double loss = train_epoch(m, train, opt, EpochOptions{config.batch_size, config.seed, epoch});
     if (test) {
       last = model.evaluate(*test);
       if (progress) progress(epoch + 1, loss, last.accuracy);

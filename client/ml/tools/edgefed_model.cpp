@@ -1,7 +1,10 @@
 // edgefed-model: build, train and inspect models.
 //
 //   edgefed-model pretrain [--out models/backbone.efm] [--epochs 12] ...  central pre-training
-//   edgefed-model eval --model models/backbone.efm [--public_key ...]      test-set accuracy
+//   edgefed-model prune --model M --out P [--method channels --fraction 0.5] smaller dense model
+//   edgefed-model quantize --model M --out Q [--qat.mode auto]              int8 deployable graph
+//   edgefed-model eval --model M                                            test-set accuracy
+//   edgefed-model inspect --model M                                         tensors, bytes, RAM, MACs
 //   edgefed-model schema [--tier adapters_bn]                              tensors, roles, policies
 //
 // Every subcommand takes --help and --config FILE.json. Progress goes to stderr, one JSON
@@ -10,10 +13,10 @@
 #include "edgefed/common/crypto.hpp"
 #include "edgefed/common/log.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
-#include "edgefed/data/federated.hpp"
 #include "edgefed/data/partition.hpp"
-#include "edgefed/data/rng.hpp"
+#include "edgefed/ml/compression.hpp"
 #include "edgefed/ml/trainer.hpp"
+#include "tool_util.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -26,27 +29,14 @@ namespace {
 using namespace edgefed;
 using json = nlohmann::json;
 
-int fail_with(const Error& e) {
-  std::fprintf(stderr, "edgefed-model: %s\n", e.message().c_str());
-  return e.condition() == ErrorCondition::invalid_argument ? 2 : 1;
-}
-
-// The model signing key: loaded if it exists, else created (0600) with its public key
-// beside it as <path>.pub.
-Result<Ed25519SecretKey> load_or_create_key(const std::filesystem::path& path) {
-  if (std::filesystem::exists(path)) return load_ed25519_secret_key(path);
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  Ed25519KeyPair pair = generate_ed25519();
-  EDGEFED_TRY(save_ed25519_secret_key(path, pair.secret_key));
-  EDGEFED_TRY(save_ed25519_public_key(path.string() + ".pub", pair.public_key));
-  log::info("created model signing key", {{"path", path.string()}});
-  return std::move(pair.secret_key);
-}
+using tool::fail_with;
+using tool::load_or_create_key;
 
 int run_pretrain(int argc, const char* const argv[]) {
   ConfigSpec spec("edgefed-model pretrain", "train the float32 backbone centrally on the cloud split");
   spec.add("data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory (gzipped IDX)")
       .add("cloud_fraction", ConfigType::number, data::kDefaultCloudFraction, "share of the training set held centrally")
+      .add("validation", ConfigType::unsigned_integer, 2000, "cloud images held out (validation for compression)")
       .add("seed", ConfigType::unsigned_integer, 1, "split and shuffling seed")
       .add("epochs", ConfigType::unsigned_integer, 12, "training epochs")
       .add("batch_size", ConfigType::unsigned_integer, 64, "batch size")
@@ -59,16 +49,14 @@ int run_pretrain(int argc, const char* const argv[]) {
   if (!c) return code;
   ml::use_single_thread();
   const auto t0 = std::chrono::steady_clock::now();
-  auto train_pool = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::train);
-  if (!train_pool) return fail_with(train_pool.error());
-  auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
-  if (!test) return fail_with(test.error());
   // The same cloud split make_federated_data() takes for the same seed, so devices in the
-  // simulator never hold an image the backbone was trained on.
-  auto split = data::split_cloud(train_pool->size(), c->get<double>("cloud_fraction"),
-                                 data::derive_seed(c->get<std::uint64_t>("seed"), data::kCloudStream));
-  if (!split) return fail_with(split.error());
-  const data::Dataset cloud = train_pool->subset(split->cloud);
+  // simulator never hold an image the backbone was trained on; its last `validation` images
+  // are held out for the compression pipeline's decisions (edgefed-model quantize).
+  auto sets = ml::load_compression_data(c->get<std::string>("data_dir"), c->get<std::uint64_t>("seed"),
+                                        c->get<double>("cloud_fraction"), c->get<std::uint64_t>("validation"));
+  if (!sets) return fail_with(sets.error());
+  const data::Dataset& cloud = sets->train;
+  const data::Dataset* test = &sets->test;
   auto key = load_or_create_key(c->get<std::string>("model_key"));
   if (!key) return fail_with(key.error());
 
@@ -80,7 +68,7 @@ int run_pretrain(int argc, const char* const argv[]) {
   pc.learning_rate = c->get<double>("learning_rate");
   pc.seed = c->get<std::uint64_t>("seed");
   std::fprintf(stderr, "pretraining on %zu cloud samples, %zu epochs\n", cloud.size(), pc.epochs);
-  auto result = ml::pretrain(*model, cloud, &*test, pc, [&](std::size_t epoch, double loss, double acc) {
+  auto result = ml::pretrain(*model, cloud, test, pc, [&](std::size_t epoch, double loss, double acc) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "epoch %zu/%zu  train loss %.4f  test accuracy %.4f  (%.1f s)\n", epoch, pc.epochs, loss, acc, s);
   });
@@ -118,29 +106,6 @@ int run_init(int argc, const char* const argv[]) {
   return 0;
 }
 
-int run_eval(int argc, const char* const argv[]) {
-  ConfigSpec spec("edgefed-model eval", "accuracy of a saved model on the Fashion-MNIST test set");
-  spec.add("model", ConfigType::string, "models/backbone.efm", "model artifact")
-      .add("public_key", ConfigType::string, "keys/model.pem.pub", "Ed25519 public key that signed it")
-      .add("data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory");
-  int code = 0;
-  auto c = parse_command_line_or_report(spec, argc, argv, code);
-  if (!c) return code;
-  ml::use_single_thread();
-  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
-  if (!pub) return fail_with(pub.error());
-  auto model = ml::load_model(c->get<std::string>("model"), *pub);
-  if (!model) return fail_with(model.error());
-  auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
-  if (!test) return fail_with(test.error());
-  const ml::Evaluation e = model->evaluate(*test);
-  std::cout << json{{"model", c->get<std::string>("model")}, {"test_accuracy", e.accuracy}, {"test_loss", e.loss},
-                    {"examples", e.examples}}
-                   .dump()
-            << std::endl;
-  return 0;
-}
-
 int run_schema(int argc, const char* const argv[]) {
   ConfigSpec spec("edgefed-model schema", "tensors of the default model with roles and a tier's policies");
   spec.add("tier", ConfigType::string, "adapters_bn", "bn_stats | head | bn_head | adapters_bn");
@@ -172,7 +137,10 @@ void usage(std::FILE* out) {
                "commands:\n"
                "  pretrain   train the float32 backbone centrally on the cloud split and sign it\n"
                "  init       write an untrained model (protocol tests, quick trials)\n"
-               "  eval       test-set accuracy of a signed model artifact\n"
+               "  prune      remove channels (Network Slimming) or weights (magnitude, cubic schedule)\n"
+               "  quantize   int8 deployable graph: calibration, PTQ, QAT when PTQ loses too much\n"
+               "  eval       test-set accuracy of a model or deployable graph (int8 arithmetic)\n"
+               "  inspect    tensors, scales, sparsity, flash bytes, peak activation RAM, MACs\n"
                "  schema     tensors of the default model: shapes, roles, a tier's policies\n");
 }
 
@@ -186,7 +154,10 @@ int main(int argc, char** argv) {
   const std::string_view command = argv[1];
   if (command == "pretrain") return run_pretrain(argc - 1, argv + 1);
   if (command == "init") return run_init(argc - 1, argv + 1);
-  if (command == "eval") return run_eval(argc - 1, argv + 1);
+  if (command == "eval") return tool::run_eval(argc - 1, argv + 1);
+  if (command == "prune") return tool::run_prune(argc - 1, argv + 1);
+  if (command == "quantize") return tool::run_quantize(argc - 1, argv + 1);
+  if (command == "inspect") return tool::run_inspect(argc - 1, argv + 1);
   if (command == "schema") return run_schema(argc - 1, argv + 1);
   std::fprintf(stderr, "edgefed-model: unknown command '%s'\n\n", argv[1]);
   usage(stderr);

@@ -248,6 +248,17 @@ TEST_CASE("artifact round trip of float32, int8 and int4 tensors with metadata i
   }
 }
 
+TEST_CASE("artifact round trip keeps int32 tensors' integers exactly") {
+  ModelArtifact a = small_model();
+  const std::vector<std::int32_t> bias{INT32_MIN, -1, (1 << 24) + 1, INT32_MAX};
+  a.tensors.push_back(NamedTensor{"bias.q", encode_int32(Shape{4}, bias).value()});
+  Result<ModelArtifact> back = read_artifact(written(a), trusted());
+  REQUIRE(back);
+  CHECK(*back == a);
+  CHECK(back->tensors[2].tensor.encoding == Encoding::int32);
+  CHECK(decode_int32(back->tensors[2].tensor).value() == bias);
+}
+
 TEST_CASE("artifact with no tensors and no metadata round trips") {
   ModelArtifact empty;
   empty.model_version = 1;

@@ -20,6 +20,7 @@ using Catch::Matchers::Contains;
 
 constexpr double kDenormMin = std::numeric_limits<float>::denorm_min();
 
+// The encodings of arbitrary floats; int32 (integers only) has its own tests below.
 constexpr Encoding kAllEncodings[] = {
     Encoding::float32, Encoding::int8_symmetric_per_channel,
     Encoding::int8_asymmetric_per_tensor, Encoding::int4_symmetric_per_channel};
@@ -132,9 +133,11 @@ TEST_CASE("encoding tags round trip and unknown tags are rejected", "[quant]") {
     REQUIRE(parsed);
     CHECK(*parsed == e);
   }
+  CHECK(parse_encoding(4).value() == Encoding::int32);
   CHECK(to_string(Encoding::int4_symmetric_per_channel) == "int4_symmetric_per_channel");
+  CHECK(to_string(Encoding::int32) == "int32");
   CHECK(to_string(static_cast<Encoding>(9)) == "unknown_encoding");
-  for (int tag : {4, 9, 255}) {
+  for (int tag : {5, 9, 255}) {
     auto parsed = parse_encoding(static_cast<std::uint8_t>(tag));
     CHECK(code_of(parsed) == "bad_value");
   }
@@ -480,7 +483,7 @@ TEST_CASE("decode rejects bad shapes and unknown encodings", "[quant]") {
           "bad_value");
   }
   CHECK(code_of(decode_after(Encoding::int8_symmetric_per_channel, {3, 5}, [](EncodedTensor& t) {
-          t.encoding = static_cast<Encoding>(4);
+          t.encoding = static_cast<Encoding>(5);
         })) == "bad_value");
 }
 
@@ -536,6 +539,74 @@ TEST_CASE("randomly corrupted tensors are rejected or decode to finite values", 
       CHECK(std::all_of(y->begin(), y->end(), [](float v) { return std::isfinite(v); }));
     }
   }
+}
+
+// ---- int32 ----------------------------------------------------------------------------------
+
+TEST_CASE("int32 stores little-endian two's complement and has no scales", "[quant]") {
+  const EncodedTensor t = encode_ok(Shape{3}, {1.0f, -2.0f, 0.0f}, Encoding::int32);
+  CHECK(t.data == Bytes{0x01, 0x00, 0x00, 0x00, 0xFE, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00});
+  CHECK(t.scales.empty());
+  CHECK(t.zero_points.empty());
+  CHECK(scale_count(Encoding::int32, Shape{16, 3}) == 0);
+  CHECK(zero_point_count(Encoding::int32) == 0);
+  CHECK(data_bytes(Encoding::int32, 10) == 40);
+  CHECK(encoded_bytes(t) == 12);
+  CHECK(max_error_bound(t, 2) == 0.0f);
+  CHECK(decode(t).value() == std::vector<float>{1.0f, -2.0f, 0.0f});
+}
+
+TEST_CASE("int32 encode takes integral floats in range and names the first bad element",
+          "[quant]") {
+  const std::vector<float> extremes{-0x1p31f, 0x1p31f - 128.0f, 0x1p24f, -7.0f};
+  const EncodedTensor t = encode_ok(Shape{2, 2}, extremes, Encoding::int32);
+  CHECK(decode_int32(t).value() ==
+        std::vector<std::int32_t>{INT32_MIN, 2147483520, 1 << 24, -7});
+  for (float bad : {0.5f, -1e-3f, 0x1p31f, -0x1p31f - 256.0f, 1e30f}) {
+    INFO(bad);
+    auto r = encode(Shape{3}, std::vector<float>{1.0f, bad, 2.0f}, Encoding::int32);
+    REQUIRE(code_of(r) == "bad_value");
+    CHECK_THAT(r.error().detail, Contains("element 1"));
+  }
+}
+
+TEST_CASE("int32 integers round trip exactly through encode_int32 and decode_int32",
+          "[quant]") {
+  const std::vector<std::int32_t> q{INT32_MIN, INT32_MAX, (1 << 24) + 1, -1, 0, 123456789};
+  auto t = encode_int32(Shape{2, 3}, q);
+  REQUIRE(t);
+  CHECK(t->encoding == Encoding::int32);
+  CHECK(validate(*t));
+  CHECK(decode_int32(*t).value() == q);
+  // As floats: exact up to 2^24, the nearest float beyond.
+  const std::vector<float> f = decode(*t).value();
+  CHECK(f[2] == 0x1p24f);
+  CHECK(f[5] == static_cast<float>(123456789));
+  CHECK(f[4] == 0.0f);
+}
+
+TEST_CASE("int32 helpers refuse wrong counts, other encodings and malformed tensors",
+          "[quant]") {
+  const std::vector<std::int32_t> q{1, 2, 3};
+  CHECK(code_of(encode_int32(Shape{2, 2}, q)) == "invalid_argument");
+  CHECK(code_of(encode_int32(Shape{-3}, q)) == "bad_value");
+  CHECK(code_of(decode_int32(encode_ok(Shape{2}, {1.0f, 2.0f}, Encoding::float32))) ==
+        "invalid_argument");
+  EncodedTensor t = encode_int32(Shape{3}, q).value();
+  EncodedTensor short_data = t;
+  short_data.data.pop_back();
+  CHECK(code_of(decode_int32(short_data)) == "truncated");
+  CHECK(code_of(decode(short_data)) == "truncated");
+  EncodedTensor scaled = t;
+  scaled.scales.push_back(1.0f);
+  CHECK(code_of(decode_int32(scaled)) == "bad_length");
+  EncodedTensor zero_point = t;
+  zero_point.zero_points.push_back(0);
+  CHECK(code_of(decode(zero_point)) == "bad_length");
+  // Every byte pattern is an integer.
+  std::fill(t.data.begin(), t.data.end(), std::uint8_t{0x80});
+  const auto pattern = static_cast<std::int32_t>(0x80808080u);
+  CHECK(decode_int32(t).value() == std::vector<std::int32_t>(3, pattern));
 }
 
 TEST_CASE("max_error_bound is half the element's scale, zero for float32, NaN out of range",

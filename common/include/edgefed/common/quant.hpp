@@ -21,6 +21,11 @@
 //                               nibble of byte k; with an odd element count the last high
 //                               nibble is padding and must be 0. One scale per channel,
 //                               scale[c] = max|x| over channel c / 7; no zero points.
+//   int32                       data = 4 bytes per element, two's complement little-endian;
+//                               lossless integers (int32 biases of int8 graphs). No scales,
+//                               no zero points. decode gives each integer as the nearest
+//                               float: exact for |q| <= 2^24 (decode_int32 gives them all
+//                               exactly); encode takes integral floats within the int32 range.
 //
 // Channels (per-channel encodings). A channel is a slice along axis 0, the output-channel axis
 // of conv ([out, in, kh, kw]) and linear ([out, in]) weights: a rank >= 2 tensor of shape
@@ -32,8 +37,9 @@
 // (`max_error_bound`), up to one float32 rounding of the decoded product, i.e. half an ulp of
 // the result. Scales are rounded up so that max|x| never clamps; for the asymmetric encoding
 // the zero point is nudged to an integer as in TFLite, which shifts the grid by at most half
-// a step, so a clamped extreme is still within scale/2. float32 has bound 0. Codes round to
-// nearest, ties away from zero, so encoding is deterministic across platforms.
+// a step, so a clamped extreme is still within scale/2. float32 and int32 have bound 0.
+// Codes round to nearest, ties away from zero, so encoding is deterministic across
+// platforms.
 //
 // All-zero channels. A channel (or an asymmetric tensor) whose values are all ±0, or that has
 // no elements, gets scale kEmptyChannelScale (1.0) and all-zero codes (asymmetric: z = -128,
@@ -49,6 +55,7 @@
 //                     would overflow float32; a zero point outside [-128, 127]; a code outside
 //                     its range (int8 symmetric -128, int4 nibble -8, nonzero int4 padding);
 //                     a non-finite float32 element; in encode, a non-finite input element
+//                     or, for int32, one that is not an integer in [-2^31, 2^31 - 1]
 //   invalid_argument  caller misuse in encode/decode_into (value count or output size does
 //                     not match the shape, unknown encoding passed to encode)
 //
@@ -73,6 +80,7 @@ enum class Encoding : std::uint8_t {
   int8_symmetric_per_channel = 1,
   int8_asymmetric_per_tensor = 2,
   int4_symmetric_per_channel = 3,
+  int32 = 4,
 };
 
 // Stable lower_snake name ("int8_symmetric_per_channel"); "unknown_encoding" for a value
@@ -114,7 +122,7 @@ std::size_t scale_count(Encoding encoding, std::span<const std::int64_t> shape) 
 // Number of zero points: 1 for int8_asymmetric_per_tensor, else 0.
 std::size_t zero_point_count(Encoding encoding) noexcept;
 
-// Bytes of `data` for `numel` elements: 4n, n, n or ceil(n/2). Saturates at SIZE_MAX.
+// Bytes of `data` for `numel` elements: 4n, n, n, ceil(n/2) or 4n. Saturates at SIZE_MAX.
 std::size_t data_bytes(Encoding encoding, std::size_t numel) noexcept;
 
 // Payload size for accounting: data bytes + 4 per scale + 4 per zero point (shape and tag
@@ -122,8 +130,9 @@ std::size_t data_bytes(Encoding encoding, std::size_t numel) noexcept;
 std::size_t encoded_bytes(const EncodedTensor& tensor) noexcept;
 
 // Encodes `values` (row-major, shape `shape`). Errors: bad_value naming the first NaN/±inf
-// element ("element 17 is NaN") or a bad shape; bad_length if the shape is over
-// `max_elements`; bad_value if an asymmetric tensor's max(x,0) - min(x,0) overflows float32;
+// element ("element 17 is NaN"), for int32 the first non-integral or out-of-range element,
+// or a bad shape; bad_length if the shape is over `max_elements`; bad_value if an
+// asymmetric tensor's max(x,0) - min(x,0) overflows float32;
 // invalid_argument if values.size() != numel or the encoding is unknown. The result always
 // passes `validate`.
 Result<EncodedTensor> encode(std::span<const std::int64_t> shape, std::span<const float> values,
@@ -132,6 +141,13 @@ Result<EncodedTensor> encode(std::span<const std::int64_t> shape, std::span<cons
 // Same, for a ParameterSet tensor; error details are prefixed by the tensor's name.
 Result<EncodedTensor> encode(const TensorView& tensor, Encoding encoding,
                              std::size_t max_elements = kMaxQuantElements);
+
+// An int32 tensor straight from integers, so values beyond 2^24 need not pass through
+// floats. Errors as `encode`: bad_value / bad_length for the shape, invalid_argument if
+// values.size() != numel.
+Result<EncodedTensor> encode_int32(std::span<const std::int64_t> shape,
+                                   std::span<const std::int32_t> values,
+                                   std::size_t max_elements = kMaxQuantElements);
 
 // Checks every field of an untrusted tensor (see "Errors") without allocating for the
 // payload: shape and element limit first, then data length, zero points, scales, and every
@@ -147,8 +163,14 @@ Result<std::vector<float>> decode(const EncodedTensor& tensor,
 Status decode_into(const EncodedTensor& tensor, std::span<float> out,
                    std::size_t max_elements = kMaxQuantElements);
 
+// Validates an int32 tensor, then returns its integers exactly. invalid_argument if the
+// tensor's encoding is not int32.
+Result<std::vector<std::int32_t>> decode_int32(const EncodedTensor& tensor,
+                                               std::size_t max_elements = kMaxQuantElements);
+
 // scale/2 of the scale that applies to element `element` (row-major index): the most that
-// element can differ from its encoded value, before the final float rounding. 0 for float32.
+// element can differ from its encoded value, before the final float rounding. 0 for float32
+// and int32.
 // Returns NaN if the tensor's shape, encoding or scales are malformed or `element` >= numel;
 // call it on validated tensors.
 float max_error_bound(const EncodedTensor& tensor, std::size_t element);

@@ -30,12 +30,19 @@ namespace edgefed::ml {
 struct CnnConfig {
   std::vector<std::int64_t> channels = {16, 32, 64};
   std::int64_t adapter_ratio = 8;
+  // Adapter rank per block; empty: max(1, channels / adapter_ratio). Set when channel pruning
+  // shrinks a block but keeps its adapter's rank (stored in the JSON only when set).
+  std::vector<std::int64_t> adapter_ranks;
   std::int64_t num_classes = 10;
   std::int64_t image_size = 28;
   std::uint64_t init_seed = 1;      // initial backbone weights
   std::uint64_t adapter_seed = 7;   // the fixed down-projections (same on every device)
 
+  // The rank of block i's adapter (i < channels.size()).
+  std::int64_t adapter_rank(std::size_t i) const;
+
   nlohmann::json to_json() const;
+  // bad_value for missing or out-of-range fields (adapter_ranks: one per block, 1..1024).
   static Result<CnnConfig> from_json(const nlohmann::json& j);
 };
 
@@ -49,6 +56,7 @@ class ModelImpl;  // LibTorch side
 
 class Model {
  public:
+  // invalid_argument when adapter_ranks is set but not one per block.
   static Result<Model> default_cnn(const CnnConfig& config = {});
   ~Model();
   Model(Model&&) noexcept;

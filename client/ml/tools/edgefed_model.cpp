@@ -5,6 +5,7 @@
 //   edgefed-model quantize --model M --out Q [--qat.mode auto]              int8 deployable graph
 //   edgefed-model eval --model M                                            test-set accuracy
 //   edgefed-model inspect --model M                                         tensors, bytes, RAM, MACs
+//   edgefed-model export --model Q --format tflite --out m.tflite            for other runtimes
 //   edgefed-model schema [--tier adapters_bn]                              tensors, roles, policies
 //
 // Every subcommand takes --help and --config FILE.json. Progress goes to stderr, one JSON
@@ -141,6 +142,7 @@ void usage(std::FILE* out) {
                "  quantize   int8 deployable graph: calibration, PTQ, QAT when PTQ loses too much\n"
                "  eval       test-set accuracy of a model or deployable graph (int8 arithmetic)\n"
                "  inspect    tensors, scales, sparsity, flash bytes, peak activation RAM, MACs\n"
+               "  export     a model or deployable graph as .tflite (TFLite, Arm NN) or .onnx (QDQ)\n"
                "  schema     tensors of the default model: shapes, roles, a tier's policies\n");
 }
 
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
   if (command == "prune") return tool::run_prune(argc - 1, argv + 1);
   if (command == "quantize") return tool::run_quantize(argc - 1, argv + 1);
   if (command == "inspect") return tool::run_inspect(argc - 1, argv + 1);
+  if (command == "export") return tool::run_export(argc - 1, argv + 1);
   if (command == "schema") return run_schema(argc - 1, argv + 1);
   std::fprintf(stderr, "edgefed-model: unknown command '%s'\n\n", argv[1]);
   usage(stderr);

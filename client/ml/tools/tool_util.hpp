@@ -33,5 +33,7 @@ int run_quantize(int argc, const char* const argv[]);
 int run_prune(int argc, const char* const argv[]);
 int run_inspect(int argc, const char* const argv[]);
 int run_eval(int argc, const char* const argv[]);
+// implemented in export_command.cpp
+int run_export(int argc, const char* const argv[]);
 
 }  // namespace edgefed::tool

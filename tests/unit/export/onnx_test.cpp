@@ -1,0 +1,2 @@
+// placeholder: replaced by the onnx exporter's tests
+#include <catch2/catch.hpp>

@@ -5,9 +5,13 @@
 // Serves devices over WebSocket + mutual TLS 1.3, runs rounds with SecAgg+, pushes signed
 // int8 models, checkpoints after every round and resumes from the checkpoint on restart.
 // /metrics, /healthz and /api/status on the same port. SIGTERM or SIGINT: graceful stop.
+// --export.every N writes the global model's deployable files (.efm, .tflite, .onnx) every
+// N versions.
 #include "edgefed/common/config.hpp"
 #include "edgefed/common/log.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/export/deploy.hpp"
+#include "edgefed/ml/compression.hpp"
 #include "edgefed/ml/model.hpp"
 #include "edgefed/server/options.hpp"
 #include "edgefed/server/server.hpp"
@@ -39,6 +43,13 @@ ConfigSpec make_spec() {
       .add("eval.enabled", ConfigType::boolean, false, "evaluate each new global model on the test set")
       .add("eval.data_dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory")
       .add("eval.max_items", ConfigType::unsigned_integer, 10000, "test images used")
+      .add("export.every", ConfigType::unsigned_integer, 0,
+           "write the global model's deployable files every N model versions (0: never)")
+      .add("export.dir", ConfigType::string, "exports", "where model-v<version>.{efm,tflite,onnx} go")
+      .add("export.formats", ConfigType::string, "tflite", "comma-separated: tflite, onnx (the signed .efm is always written)")
+      .add("export.int8", ConfigType::boolean, true, "int8 by post-training quantization (else float32)")
+      .add("export.data_dir", ConfigType::string, data::kDefaultFashionMnistDir,
+           "Fashion-MNIST directory: calibration images from the server's cloud split")
       .add("log.format", ConfigType::string, "logfmt", "logfmt or json");
   return spec;
 }
@@ -64,19 +75,60 @@ Result<server::ServerOptions> options_from(const Config& c) {
   return o;
 }
 
-// Evaluates a global model on the test set with LibTorch (the only torch use in the server).
-struct Evaluator {
-  data::Dataset test;
+// What the server does with each new global model on its background thread: evaluates it on
+// the test set with LibTorch (the only torch use in the server) and, every N versions, writes
+// its deployable files (exporter::export_deployable).
+struct ModelHook {
+  std::optional<data::Dataset> test;         // evaluation, when enabled
+  std::uint64_t export_every = 0;            // 0: no export
+  exporter::DeployOptions export_options;
+  data::Dataset calibration;
+  std::optional<Ed25519SecretKey> key;
+  std::uint64_t last_exported = 0;
   std::mutex mutex;
+
   std::optional<double> operator()(const ml::ModelView& view) {
     std::lock_guard lock(mutex);
     auto config = ml::CnnConfig::from_json(view.architecture);
     if (!config) return std::nullopt;
+    if (export_every > 0 && view.version >= last_exported + export_every) {
+      last_exported = view.version;
+      auto files = exporter::export_deployable(view.values, config->image_size, view.version, &calibration, *key,
+                                               export_options);
+      if (files) {
+        log::info("exported", {{"model_version", view.version}, {"files", files->size()},
+                               {"dir", export_options.dir.string()}});
+      } else {
+        log::warn("export failed", {{"model_version", view.version}, {"error", files.error().message()}});
+      }
+    }
+    if (!test) return std::nullopt;
     auto model = ml::Model::default_cnn(*config);
     if (!model || !model->load(view.values)) return std::nullopt;
-    return model->evaluate(test).accuracy;
+    return model->evaluate(*test).accuracy;
   }
 };
+
+Result<std::shared_ptr<ModelHook>> model_hook_from(const Config& c) {
+  auto hook = std::make_shared<ModelHook>();
+  if (c.get<bool>("eval.enabled")) {
+    EDGEFED_ASSIGN_OR_RETURN(hook->test, data::load_fashion_mnist(c.get<std::string>("eval.data_dir"), data::Split::test,
+                                                                  c.get<std::uint64_t>("eval.max_items")));
+  }
+  hook->export_every = c.get<std::uint64_t>("export.every");
+  if (hook->export_every > 0) {
+    hook->export_options.dir = c.get<std::string>("export.dir");
+    EDGEFED_ASSIGN_OR_RETURN(hook->export_options.formats, exporter::parse_formats(c.get<std::string>("export.formats")));
+    hook->export_options.int8 = c.get<bool>("export.int8");
+    EDGEFED_ASSIGN_OR_RETURN(hook->key, load_ed25519_secret_key(c.get<std::string>("model_key")));
+    if (hook->export_options.int8) {
+      EDGEFED_ASSIGN_OR_RETURN(hook->calibration, ml::load_calibration_images(c.get<std::string>("export.data_dir"),
+                                                                             hook->export_options.calibration.samples));
+    }
+  }
+  if (!hook->test && hook->export_every == 0) return std::shared_ptr<ModelHook>();
+  return hook;
+}
 
 }  // namespace
 
@@ -99,19 +151,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "edgefed-server: %s\n", options.error().message().c_str());
     return 2;
   }
-  std::shared_ptr<Evaluator> evaluator;
-  if (config->get<bool>("eval.enabled")) {
-    ml::use_single_thread();
-    auto test = data::load_fashion_mnist(config->get<std::string>("eval.data_dir"), data::Split::test,
-                                         config->get<std::uint64_t>("eval.max_items"));
-    if (!test) {
-      std::fprintf(stderr, "edgefed-server: eval: %s\n", test.error().message().c_str());
-      return 1;
-    }
-    evaluator = std::make_shared<Evaluator>();
-    evaluator->test = std::move(*test);
-    options->evaluate = [evaluator](const ml::ModelView& v) { return (*evaluator)(v); };
+  ml::use_single_thread();
+  auto hook = model_hook_from(*config);
+  if (!hook) {
+    std::fprintf(stderr, "edgefed-server: %s\n", hook.error().message().c_str());
+    return hook.error().condition() == ErrorCondition::invalid_argument ? 2 : 1;
   }
+  if (*hook) options->evaluate = [hook = *hook](const ml::ModelView& v) { return (*hook)(v); };
   auto server = server::AggregationServer::create(std::move(*options));
   if (!server) {
     std::fprintf(stderr, "edgefed-server: %s\n", server.error().message().c_str());

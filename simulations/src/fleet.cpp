@@ -350,6 +350,8 @@ Result<RoundRecord> FleetSimulator::run_round() { return impl_->run_round(); }
 const std::vector<RoundRecord>& FleetSimulator::records() const { return impl_->records; }
 std::uint32_t FleetSimulator::device_count() const { return static_cast<std::uint32_t>(impl_->devices.size()); }
 
+ml::ModelView FleetSimulator::global_model() const { return impl_->coordinator->model(); }
+
 double FleetSimulator::device_accuracy(std::size_t devices) {
   return impl_->evaluate_devices(devices == 0 ? impl_->devices.size() : devices);
 }

@@ -6,6 +6,8 @@
 #include "edgefed/common/config.hpp"
 #include "edgefed/common/log.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/export/deploy.hpp"
+#include "edgefed/ml/compression.hpp"
 #include "edgefed/server/options.hpp"
 #include "edgefed/sim/fleet.hpp"
 #include "edgefed/sim/report.hpp"
@@ -16,6 +18,7 @@
 #endif
 #include <cstdlib>
 #include <functional>
+#include <optional>
 
 #include <cstdio>
 #include <sstream>
@@ -31,6 +34,12 @@ ConfigSpec make_spec() {
       .add("profiles", ConfigType::string, EDGEFED_DEFAULT_PROFILES, "device profile library (JSON)")
       .add("model", ConfigType::string, "models/backbone.efm", "pretrained model (edgefed-model pretrain)")
       .add("model_key", ConfigType::string, "keys/model.pem", "its signing key")
+      .add("export.every", ConfigType::unsigned_integer, 0,
+           "in-process: write the global model's deployable files every N model versions (0: never; over "
+           "TLS the server exports: edgefed-server --export.every)")
+      .add("export.dir", ConfigType::string, "exports", "where model-v<version>.{efm,tflite,onnx} go")
+      .add("export.formats", ConfigType::string, "tflite", "comma-separated: tflite, onnx (the signed .efm is always written)")
+      .add("export.int8", ConfigType::boolean, true, "int8 by post-training quantization on the cloud split (else float32)")
       .add("data.dir", ConfigType::string, data::kDefaultFashionMnistDir, "Fashion-MNIST directory")
       .add("data.partition", ConfigType::string, "dirichlet", "iid, dirichlet or shards")
       .add("data.alpha", ConfigType::number, 0.5, "Dirichlet label skew")
@@ -171,6 +180,42 @@ std::vector<sim::RoundRecord> gather_records(const std::vector<sim::RoundRecord>
 }
 #endif
 
+// Writes the global model's deployable files every `every` versions (in-process transport).
+Result<std::function<void()>> make_exporter(const Config& c, sim::FleetSimulator& fleet, std::uint64_t every) {
+  struct State {
+    exporter::DeployOptions options;
+    data::Dataset calibration;
+    std::optional<Ed25519SecretKey> key;
+    std::uint64_t last = 0;
+  };
+  auto state = std::make_shared<State>();
+  state->options.dir = c.get<std::string>("export.dir");
+  EDGEFED_ASSIGN_OR_RETURN(state->options.formats, exporter::parse_formats(c.get<std::string>("export.formats")));
+  state->options.int8 = c.get<bool>("export.int8");
+  EDGEFED_ASSIGN_OR_RETURN(state->key, load_ed25519_secret_key(c.get<std::string>("model_key")));
+  if (state->options.int8) {
+    EDGEFED_ASSIGN_OR_RETURN(state->calibration, ml::load_calibration_images(c.get<std::string>("data.dir"),
+                                                                             state->options.calibration.samples));
+  }
+  state->last = fleet.global_model().version;
+  return std::function<void()>([state, &fleet, every] {
+    const ml::ModelView model = fleet.global_model();
+    if (model.version < state->last + every) return;
+    state->last = model.version;
+    const auto config = ml::CnnConfig::from_json(model.architecture);
+    auto files = config ? exporter::export_deployable(model.values, config->image_size, model.version,
+                                                      &state->calibration, *state->key, state->options)
+                        : Result<std::vector<std::filesystem::path>>(config.error());
+    if (files) {
+      std::fprintf(stderr, "edgefed-sim: exported model v%llu to %s (%zu files)\n",
+                   static_cast<unsigned long long>(model.version), state->options.dir.c_str(), files->size());
+    } else {
+      std::fprintf(stderr, "edgefed-sim: export of model v%llu failed: %s\n",
+                   static_cast<unsigned long long>(model.version), files.error().message().c_str());
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -246,6 +291,15 @@ int main(int argc, char** argv) {
     std::printf("%5s %9s %6s %8s %6s %6s %9s %9s %8s %7s %7s %7s\n", "round", "outcome", "online", "selected", "part.",
                 "drop", "KiB up", "KiB down", "sim s", "wall s", "global", "device");
   }
+  std::function<void()> export_if_due = [] {};
+  if (const std::uint64_t every = c->get<std::uint64_t>("export.every"); every > 0 && inprocess) {
+    auto exporter = make_exporter(*c, *inprocess, every);
+    if (!exporter) {
+      std::fprintf(stderr, "edgefed-sim: export: %s\n", exporter.error().message().c_str());
+      return 2;
+    }
+    export_if_due = std::move(*exporter);
+  }
   for (std::uint64_t i = 0; i < rounds; ++i) {
     auto r = next_round();
     if (!r) {
@@ -267,6 +321,7 @@ int main(int argc, char** argv) {
                   r->wall_seconds, acc(r->global_accuracy).c_str(), acc(r->device_accuracy).c_str());
       std::fflush(stdout);
     }
+    export_if_due();
   }
   std::vector<sim::RoundRecord> all = records();
 #ifdef EDGEFED_HAVE_MPI

@@ -12,7 +12,6 @@ namespace {
 using runtime::Activation;
 using runtime::DType;
 using runtime::Graph;
-using runtime::Op;
 using runtime::OpKind;
 using runtime::Tensor;
 
@@ -35,8 +34,7 @@ class Lowering {
     Tensor t;
     t.name = std::move(name);
     t.shape = std::move(shape);
-    graph.tensors.push_back(std::move(t));
-    return static_cast<int>(graph.tensors.size()) - 1;
+    return graph.add_tensor(std::move(t));
   }
 
   int constant(std::string name, Shape shape, std::vector<float> values) {
@@ -45,18 +43,7 @@ class Lowering {
     t.shape = std::move(shape);
     t.constant = true;
     t.f32 = std::move(values);
-    graph.tensors.push_back(std::move(t));
-    return static_cast<int>(graph.tensors.size()) - 1;
-  }
-
-  void op(OpKind kind, std::string name, std::vector<int> inputs, int output, Activation act = Activation::none) {
-    Op o;
-    o.kind = kind;
-    o.name = std::move(name);
-    o.inputs = std::move(inputs);
-    o.output = output;
-    o.activation = act;
-    graph.ops.push_back(std::move(o));
+    return graph.add_tensor(std::move(t));
   }
 
   // OIHW (LibTorch) → OHWI (graph), each output channel scaled by `scale` (empty: 1).
@@ -95,7 +82,7 @@ class Lowering {
                                                   " features of the last block");
     }
     const int flat = activation("flatten.out", {1, features});
-    op(OpKind::reshape, "flatten", {x}, flat);
+    graph.add_op(OpKind::reshape, "flatten", {x}, flat);
     // Columns from LibTorch's (c, y, x) flatten order to the graph's (y, x, c).
     std::vector<float> w(head_w.data.size());
     const std::int64_t hw = side * side;
@@ -107,7 +94,7 @@ class Lowering {
     const int wi = constant("head.weight", {classes, features}, std::move(w));
     const int bi = constant("head.bias", {classes}, {head_b.data.begin(), head_b.data.end()});
     graph.output = activation("logits", {1, classes});
-    op(OpKind::fully_connected, "head", {flat, wi, bi}, graph.output);
+    graph.add_op(OpKind::fully_connected, "head", {flat, wi, bi}, graph.output);
     return {};
   }
 
@@ -139,7 +126,7 @@ class Lowering {
     const int w = constant("conv" + n + ".weight", {out, conv.shape[2], conv.shape[3], channels}, to_ohwi(conv, scale));
     const int bi = constant("conv" + n + ".bias", {out}, std::move(bias));
     const int conv_out = activation("conv" + n + ".out", {1, side, side, out});
-    op(OpKind::conv2d, "conv" + n, {x, w, bi}, conv_out, Activation::relu);
+    graph.add_op(OpKind::conv2d, "conv" + n, {x, w, bi}, conv_out, Activation::relu);
     channels = out;
     x = conv_out;
 
@@ -157,18 +144,18 @@ class Lowering {
     if (std::any_of(up.data.begin(), up.data.end(), [](float v) { return v != 0.0f; })) {
       const int dw = constant(a + ".down.weight", {rank, 1, 1, out}, to_ohwi(down, {}));
       const int hidden = activation(a + ".hidden", {1, side, side, rank});
-      op(OpKind::conv2d, a + ".down", {x, dw}, hidden, Activation::relu);
+      graph.add_op(OpKind::conv2d, a + ".down", {x, dw}, hidden, Activation::relu);
       const int uw = constant(a + ".up.weight", {out, 1, 1, rank}, to_ohwi(up, {}));
       const int up_out = activation(a + ".up.out", {1, side, side, out});
-      op(OpKind::conv2d, a + ".up", {hidden, uw}, up_out);
+      graph.add_op(OpKind::conv2d, a + ".up", {hidden, uw}, up_out);
       const int sum = activation(a + ".out", {1, side, side, out});
-      op(OpKind::add, a + ".add", {x, up_out}, sum);
+      graph.add_op(OpKind::add, a + ".add", {x, up_out}, sum);
       x = sum;
     }
 
     if (!last) {
       const int pooled = activation("pool" + n + ".out", {1, side / 2, side / 2, out});
-      op(OpKind::max_pool2d, "pool" + n, {x}, pooled);
+      graph.add_op(OpKind::max_pool2d, "pool" + n, {x}, pooled);
       x = pooled;
     }
     return x;

@@ -75,36 +75,20 @@ class Quantizer {
   Result<Graph> run() {
     map_.assign(in_.tensors.size(), -1);
     const Tensor& input = in_.tensors[static_cast<std::size_t>(in_.input)];
-    out_.input = add(Tensor{input});
+    out_.input = out_.add_tensor(Tensor{input});
     EDGEFED_ASSIGN_OR_RETURN(const int input_q, activation(input, input.name + ".q"));
-    push(OpKind::quantize, "quantize", {out_.input}, input_q);
+    out_.add_op(OpKind::quantize, "quantize", {out_.input}, input_q);
     map_[static_cast<std::size_t>(in_.input)] = input_q;
     for (const Op& op : in_.ops) EDGEFED_TRY(quantize_op(op));
     const Tensor& logits = in_.tensors[static_cast<std::size_t>(in_.output)];
     Tensor float_logits{logits};
-    out_.output = add(std::move(float_logits));
-    push(OpKind::dequantize, "dequantize", {map_[static_cast<std::size_t>(in_.output)]}, out_.output);
+    out_.output = out_.add_tensor(std::move(float_logits));
+    out_.add_op(OpKind::dequantize, "dequantize", {map_[static_cast<std::size_t>(in_.output)]}, out_.output);
     EDGEFED_TRY(out_.validate());
     return std::move(out_);
   }
 
  private:
-  int add(Tensor t) {
-    out_.tensors.push_back(std::move(t));
-    return static_cast<int>(out_.tensors.size()) - 1;
-  }
-
-  void push(OpKind kind, std::string name, std::vector<int> inputs, int output,
-            runtime::Activation act = runtime::Activation::none) {
-    Op o;
-    o.kind = kind;
-    o.name = std::move(name);
-    o.inputs = std::move(inputs);
-    o.output = output;
-    o.activation = act;
-    out_.ops.push_back(std::move(o));
-  }
-
   // An int8 activation like `like`, quantized over the calibrated range of `like.name`.
   Result<int> activation(const Tensor& like, std::string name) {
     const auto r = ranges_.find(like.name);
@@ -121,7 +105,7 @@ class Quantizer {
     t.dtype = DType::int8;
     t.quant.scales = {p.scale};
     t.quant.zero_points = {p.zero_point};
-    return add(std::move(t));
+    return out_.add_tensor(std::move(t));
   }
 
   // int32 codes at scale s_in × s_w[c]: one bias scale per weight scale (per channel for
@@ -167,8 +151,8 @@ class Quantizer {
         wq.i8 = std::move(q.codes);
         wq.quant.scales = q.scales;
         wq.quant.zero_points.assign(q.scales.size(), 0);
-        inputs.push_back(add(std::move(wq)));
-        if (op.inputs.size() > 2) inputs.push_back(add(quantize_bias(source(op.inputs[2]), s_in, q.scales)));
+        inputs.push_back(out_.add_tensor(std::move(wq)));
+        if (op.inputs.size() > 2) inputs.push_back(out_.add_tensor(quantize_bias(source(op.inputs[2]), s_in, q.scales)));
         EDGEFED_ASSIGN_OR_RETURN(y, activation(output, name));
         break;
       }

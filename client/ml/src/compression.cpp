@@ -9,6 +9,7 @@
 #include "edgefed/runtime/interpreter.hpp"
 
 #include <cstdio>
+#include <numeric>
 
 namespace edgefed::ml {
 
@@ -44,6 +45,13 @@ Result<CompressionData> load_compression_data(const std::filesystem::path& dir, 
   d.validation = pool.subset(std::vector<std::size_t>(cut, split.cloud.end()));
   d.test = std::move(test);
   return d;
+}
+
+Result<data::Dataset> load_calibration_images(const std::filesystem::path& dir, std::size_t samples) {
+  EDGEFED_ASSIGN_OR_RETURN(const CompressionData sets, load_compression_data(dir));
+  std::vector<std::size_t> first(std::min(samples, sets.train.size()));
+  std::iota(first.begin(), first.end(), std::size_t{0});
+  return sets.train.subset(first);
 }
 
 Result<runtime::Graph> lower(const Model& model) {

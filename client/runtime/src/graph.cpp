@@ -428,6 +428,21 @@ Status Graph::validate() const {
   return {};
 }
 
+int Graph::add_tensor(Tensor tensor) {
+  tensors.push_back(std::move(tensor));
+  return static_cast<int>(tensors.size()) - 1;
+}
+
+void Graph::add_op(OpKind kind, std::string name, std::vector<int> inputs, int output, Activation activation) {
+  Op op;
+  op.kind = kind;
+  op.name = std::move(name);
+  op.inputs = std::move(inputs);
+  op.output = output;
+  op.activation = activation;
+  ops.push_back(std::move(op));
+}
+
 bool Graph::is_int8() const {
   return std::any_of(tensors.begin(), tensors.end(), [](const Tensor& t) { return t.dtype == DType::int8; });
 }

@@ -84,6 +84,8 @@ class FleetSimulator {
   Result<RoundRecord> run_round();
   const std::vector<RoundRecord>& records() const;
   std::uint32_t device_count() const;
+  // The server's current global model (version, architecture, every tensor).
+  ml::ModelView global_model() const;
 
   // Mean accuracy over `devices` devices (0: all) of each one's current model on its own test
   // split — the federated result under FedBN.

@@ -59,6 +59,10 @@ struct CompressionData {
 Result<CompressionData> load_compression_data(const std::filesystem::path& fashion_mnist_dir, std::uint64_t seed = 1,
                                               double cloud_fraction = 0.2, std::size_t validation = 2000);
 
+// The representative set for calibration: the first `samples` images of
+// load_compression_data's training part (default seed and split).
+Result<data::Dataset> load_calibration_images(const std::filesystem::path& fashion_mnist_dir, std::size_t samples = 100);
+
 // Lowers `model` (a default CNN, pruned or not) to its float graph.
 Result<runtime::Graph> lower(const Model& model);
 

@@ -108,6 +108,11 @@ struct Graph {
   Status validate() const;
 
   bool is_int8() const;                           // any int8 tensor
+
+  // Building a graph in order: append a tensor (returns its index) or an operator.
+  int add_tensor(Tensor tensor);
+  void add_op(OpKind kind, std::string name, std::vector<int> inputs, int output,
+              Activation activation = Activation::none);
   int find(std::string_view tensor_name) const;   // -1 when absent
   bool operator==(const Graph&) const = default;  // every field, values included
 };

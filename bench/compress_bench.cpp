@@ -5,6 +5,11 @@
 //   bytes                  the signed deployable artifact (runtime/model_file.hpp)
 //   peak_activation_bytes  the runtime's arena plan
 //   latency_ms             median of one-image invokes on this thread (batch 1)
+//   tflite_bytes, onnx_bytes   the exported files (edgefed::export, float in / float out)
+//   accuracy_armnn, accuracy_tflite, accuracy_ort   the same test images through runtimes we
+//                          did not write: Arm NN 20.08 (CpuRef) and TFLite's interpreter (wasm)
+//                          on the .tflite, ONNX Runtime on the .onnx (tests/thirdparty/'s
+//                          runners; null with a "thirdparty_errors" entry when one fails)
 #include "bench.hpp"
 
 #include "edgefed/common/artifact.hpp"
@@ -12,6 +17,8 @@
 #include "edgefed/common/crypto.hpp"
 #include "edgefed/compress/evaluate.hpp"
 #include "edgefed/data/fashion_mnist.hpp"
+#include "edgefed/export/onnx.hpp"
+#include "edgefed/export/tflite.hpp"
 #include "edgefed/ml/compression.hpp"
 #include "edgefed/ml/prune.hpp"
 #include "edgefed/runtime/interpreter.hpp"
@@ -19,10 +26,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
+
+#ifndef EDGEFED_ARMNN_CHECK
+#define EDGEFED_ARMNN_CHECK "armnn_check"
+#endif
+#ifndef EDGEFED_THIRDPARTY_DIR
+#define EDGEFED_THIRDPARTY_DIR "tests/thirdparty"
+#endif
 
 namespace edgefed::bench {
 namespace {
@@ -71,6 +87,92 @@ Result<Measured> measure(const Variant& v, const data::Dataset& test, const Ed25
                {"build_seconds", v.seconds}};
   return m;
 }
+
+// The exported files of each variant run by third-party runtimes on the test images
+// (tests/thirdparty/: armnn_check, tflite_check.js, ort_check.js; their file formats).
+class ThirdParty {
+ public:
+  ThirdParty(std::filesystem::path work, std::string armnn_check, std::filesystem::path scripts, std::string node)
+      : work_(std::move(work)), armnn_check_(std::move(armnn_check)), scripts_(std::move(scripts)), node_(std::move(node)) {}
+
+  // images.f32 (N × H × W × C float32, channels last: for one channel the pixels as they are).
+  Status write_images(const data::Dataset& test) {
+    std::filesystem::create_directories(work_);
+    std::ofstream out(work_ / "images.f32", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(test.pixels.data()),
+              static_cast<std::streamsize>(test.pixels.size() * sizeof(float)));
+    if (!out) return fail(ErrorCode::io_error, "cannot write " + (work_ / "images.f32").string());
+    n_ = test.size();
+    labels_ = test.labels;
+    return {};
+  }
+
+  // Adds tflite/onnx bytes and each runtime's accuracy to `row`.
+  void measure(const std::string& name, const runtime::Graph& graph, json& row) {
+    json errors = json::object();
+    const auto exported = [&](const std::string& format, Result<Bytes> bytes) -> std::optional<std::filesystem::path> {
+      if (!bytes) {
+        errors[format] = bytes.error().message();
+        return std::nullopt;
+      }
+      row[format + "_bytes"] = bytes->size();
+      const std::filesystem::path path = work_ / (name + "." + format);
+      if (auto st = save_artifact(path, *bytes); !st) {
+        errors[format] = st.error().message();
+        return std::nullopt;
+      }
+      return path;
+    };
+    const auto tflite = exported("tflite", exporter::write_tflite(graph));
+    const auto onnx = exported("onnx", exporter::write_onnx(graph));
+    const auto run = [&](const std::string& runtime, const std::string& command) {
+      row["accuracy_" + runtime] = nullptr;
+      const std::filesystem::path out = work_ / (name + "." + runtime + ".out");
+      if (auto st = run_command(command + " " + shell_quote(work_.string()) + " " + std::to_string(n_) + " " +
+                                shell_quote(out.string()) + " >/dev/null");
+          !st) {
+        errors[runtime] = st.error().message();
+        return;
+      }
+      auto acc = accuracy_of(out, graph);
+      if (acc) row["accuracy_" + runtime] = *acc;
+      else errors[runtime] = acc.error().message();
+    };
+    if (tflite) {
+      run("armnn", shell_quote(armnn_check_) + " " + shell_quote(tflite->string()));
+      run("tflite", shell_quote(node_) + " " + shell_quote((scripts_ / "tflite_check.js").string()) + " " +
+                        shell_quote(tflite->string()));
+    }
+    if (onnx) {
+      run("ort", shell_quote(node_) + " " + shell_quote((scripts_ / "ort_check.js").string()) + " " +
+                     shell_quote(onnx->string()));
+    }
+    if (!errors.empty()) row["thirdparty_errors"] = errors;
+  }
+
+ private:
+  // Top-1 accuracy of N float32 logit rows.
+  Result<double> accuracy_of(const std::filesystem::path& path, const runtime::Graph& graph) const {
+    const auto k = static_cast<std::size_t>(graph.tensors[static_cast<std::size_t>(graph.output)].shape.back());
+    std::ifstream in(path, std::ios::binary);
+    std::vector<float> logits(n_ * k);
+    in.read(reinterpret_cast<char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    if (!in) return fail(ErrorCode::truncated, path.string() + ": fewer than " + std::to_string(n_) + " outputs");
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      const auto row = logits.begin() + static_cast<std::ptrdiff_t>(i * k);
+      correct += static_cast<std::size_t>(std::max_element(row, row + static_cast<std::ptrdiff_t>(k)) - row) == labels_[i];
+    }
+    return static_cast<double>(correct) / static_cast<double>(n_);
+  }
+
+  std::filesystem::path work_;
+  std::string armnn_check_;
+  std::filesystem::path scripts_;
+  std::string node_;
+  std::size_t n_ = 0;
+  std::vector<std::uint8_t> labels_;
+};
 
 std::vector<std::int64_t> channels_of(const runtime::Graph& g) {
   std::vector<std::int64_t> out;
@@ -137,17 +239,30 @@ std::string markdown(const std::vector<Measured>& rows) {
   const Measured& base = rows.front();
   std::string s =
       "| variant | accuracy | Δ vs float32 (points) | artifact bytes | × float32 | peak activation bytes | "
-      "latency ms | speed-up | MACs | channels |\n|---|---|---|---|---|---|---|---|---|---|\n";
+      "latency ms | speed-up | MACs | channels | .tflite bytes | Arm NN | TFLite | ONNX Runtime |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const Measured& m : rows) {
     std::string channels;
     for (const auto& c : m.row["channels"]) channels += (channels.empty() ? "" : "/") + std::to_string(c.get<std::int64_t>());
-    char line[512];
-    std::snprintf(line, sizeof line, "| %s%s | %.2f %% | %+.2f | %zu | %.3f | %zu | %.3f | %.2f× | %lld | %s |\n",
+    const auto third = [&](const char* key) {
+      const json& v = m.row.contains(key) ? m.row[key] : json();
+      if (v.is_number_float()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f %%", 100 * v.get<double>());
+        return std::string(buf);
+      }
+      return std::string(v.is_number() ? std::to_string(v.get<std::size_t>()) : "–");
+    };
+    char line[640];
+    std::snprintf(line, sizeof line,
+                  "| %s%s | %.2f %% | %+.2f | %zu | %.3f | %zu | %.3f | %.2f× | %lld | %s | %s | %s | %s | %s |\n",
                   m.row["variant"].get<std::string>().c_str(), m.row["qat"].get<bool>() ? " (QAT)" : "",
                   100 * m.accuracy, 100 * (m.accuracy - base.accuracy), m.bytes,
                   static_cast<double>(m.bytes) / static_cast<double>(base.bytes),
                   m.row["peak_activation_bytes"].get<std::size_t>(), m.latency_ms, base.latency_ms / m.latency_ms,
-                  static_cast<long long>(m.row["macs"].get<std::int64_t>()), channels.c_str());
+                  static_cast<long long>(m.row["macs"].get<std::int64_t>()), channels.c_str(),
+                  third("tflite_bytes").c_str(), third("accuracy_armnn").c_str(), third("accuracy_tflite").c_str(),
+                  third("accuracy_ort").c_str());
     s += line;
   }
   return s;
@@ -166,7 +281,14 @@ int run_compress(int argc, const char* const argv[]) {
       .add("calibration.samples", ConfigType::unsigned_integer, 100, "representative images for calibration")
       .add("latency_runs", ConfigType::unsigned_integer, 500, "timed one-image invokes per variant")
       .add("out_dir", ConfigType::string, "", "also write each variant's signed artifact here")
-      .add("markdown", ConfigType::string, "", "also write the Markdown table to this file");
+      .add("markdown", ConfigType::string, "", "also write the Markdown table to this file")
+      .add("thirdparty", ConfigType::boolean, true,
+           "also run each variant's .tflite in Arm NN and TFLite and its .onnx in ONNX Runtime")
+      .add("armnn_check", ConfigType::string, EDGEFED_ARMNN_CHECK, "tests/thirdparty's Arm NN runner")
+      .add("thirdparty_dir", ConfigType::string, EDGEFED_THIRDPARTY_DIR,
+           "tests/thirdparty (tflite_check.js, ort_check.js, node_modules)")
+      .add("node", ConfigType::string, "node", "Node.js")
+      .add("work_dir", ConfigType::string, "", "exported files and runtime outputs (default: a temporary directory)");
   int code = 0;
   auto c = parse_command_line_or_report(spec, argc, argv, code);
   if (!c) return code;
@@ -193,10 +315,19 @@ int run_compress(int argc, const char* const argv[]) {
 
   auto variants = build_variants(*model, *data, quantize, prune);
   if (!variants) return fail_with(variants.error());
+  std::optional<ThirdParty> thirdparty;
+  if (c->get<bool>("thirdparty")) {
+    std::string work = c->get<std::string>("work_dir");
+    if (work.empty()) work = (std::filesystem::temp_directory_path() / "edgefed-bench-compress").string();
+    thirdparty.emplace(work, c->get<std::string>("armnn_check"), c->get<std::string>("thirdparty_dir"),
+                       c->get<std::string>("node"));
+    if (auto st = thirdparty->write_images(data->test); !st) return fail_with(st.error());
+  }
   std::vector<Measured> rows;
   for (const Variant& v : *variants) {
     auto m = measure(v, data->test, key.secret_key, c->get<std::uint64_t>("latency_runs"), out_dir);
     if (!m) return fail_with(m.error());
+    if (thirdparty) thirdparty->measure(v.name, v.graph, m->row);
     std::cout << m->row.dump() << std::endl;
     rows.push_back(std::move(*m));
   }

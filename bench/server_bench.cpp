@@ -83,11 +83,6 @@ double seconds_since(SteadyClock::time_point t0) {
 double mib(std::uint64_t kib) { return static_cast<double>(kib) / 1024.0; }
 double round3(double x) { return std::round(x * 1000.0) / 1000.0; }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // ---- /proc/PID/status
 
@@ -709,12 +704,6 @@ Result<json> run_one(int n, const Paths& paths, const Options& opt, const Ed2551
 
 // ---- set-up shared by every configuration
 
-Status run_command(const std::string& command) {
-  std::fprintf(stderr, "$ %s\n", command.c_str());
-  const int rc = std::system((command + " 1>&2").c_str());
-  if (rc != 0) return fail(ErrorCode::io_error, "command failed (" + std::to_string(rc) + "): " + command);
-  return {};
-}
 
 void raise_fd_limit() {
   rlimit lim{};

@@ -58,11 +58,6 @@ using SteadyClock = std::chrono::steady_clock;
 double mib(std::size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 double round3(double x) { return std::round(x * 1000.0) / 1000.0; }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // RssAnon of this process (bytes): what the simulator allocates, as opposed to mapped files.
 std::size_t anon_bytes() {

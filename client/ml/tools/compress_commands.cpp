@@ -22,35 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// A model file of either kind: a float model (edgefed-model pretrain / prune / the server's
-// checkpoints), whose deployable graph is its lowering, or a deployable graph (quantize).
-struct ModelFile {
-  std::optional<ml::Model> model;
-  runtime::Graph graph;
-  std::uint64_t model_version = 0;
-  std::size_t file_bytes = 0;
-  json info = json::object();
-};
-
-Result<ModelFile> open_model(const std::string& path, const Ed25519PublicKey& trusted) {
-  EDGEFED_ASSIGN_OR_RETURN(const Bytes bytes, load_file(path, std::size_t{256} << 20));
-  ModelFile f;
-  f.file_bytes = bytes.size();
-  if (runtime::looks_like_graph_artifact(bytes)) {
-    EDGEFED_ASSIGN_OR_RETURN(runtime::GraphFile g, runtime::read_graph_artifact(bytes, trusted));
-    f.graph = std::move(g.graph);
-    f.model_version = g.model_version;
-    f.info = std::move(g.info);
-    return f;
-  }
-  EDGEFED_ASSIGN_OR_RETURN(const ModelArtifact artifact, read_artifact(bytes, trusted));
-  f.model_version = artifact.model_version;
-  EDGEFED_ASSIGN_OR_RETURN(ml::Model model, ml::load_model(path, trusted));
-  EDGEFED_ASSIGN_OR_RETURN(f.graph, ml::lower(model));
-  f.model = std::move(model);
-  return f;
-}
-
 std::string kind_of(const runtime::Graph& g) { return g.is_int8() ? "int8" : "float32"; }
 
 std::optional<Config> parse(ConfigSpec& spec, int argc, const char* const argv[], int& code) {
@@ -98,6 +69,24 @@ Status write_file(const std::filesystem::path& out, const Bytes& bytes) {
   return save_artifact(out, bytes);
 }
 
+// What quantize and prune work on: a float model, the key that signs their output, the data.
+struct Job {
+  ModelFile file;
+  Ed25519SecretKey key;
+  ml::CompressionData data;
+};
+
+Result<Job> open_job(const Config& c, const std::string& command) {
+  EDGEFED_ASSIGN_OR_RETURN(ModelFile file, open_model_option(c));
+  if (!file.model) {
+    return fail(ErrorCode::invalid_argument,
+                c.get<std::string>("model") + " is already a deployable graph; " + command + " takes a float model");
+  }
+  EDGEFED_ASSIGN_OR_RETURN(Ed25519SecretKey key, load_or_create_key(c.get<std::string>("model_key")));
+  EDGEFED_ASSIGN_OR_RETURN(ml::CompressionData data, load_data(c));
+  return Job{std::move(file), std::move(key), std::move(data)};
+}
+
 void progress(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
 std::string percent(double fraction) {
@@ -117,9 +106,7 @@ int run_eval(int argc, const char* const argv[]) {
   auto c = parse(spec, argc, argv, code);
   if (!c) return code;
   ml::use_single_thread();
-  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
-  if (!pub) return fail_with(pub.error());
-  auto file = open_model(c->get<std::string>("model"), *pub);
+  auto file = open_model_option(*c);
   if (!file) return fail_with(file.error());
   auto test = data::load_fashion_mnist(c->get<std::string>("data_dir"), data::Split::test);
   if (!test) return fail_with(test.error());
@@ -148,9 +135,7 @@ int run_inspect(int argc, const char* const argv[]) {
   if (!c) return code;
   const std::string format = c->get<std::string>("format");
   if (format != "text" && format != "json") return fail_with(fail(ErrorCode::invalid_argument, "format must be text or json"));
-  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
-  if (!pub) return fail_with(pub.error());
-  auto file = open_model(c->get<std::string>("model"), *pub);
+  auto file = open_model_option(*c);
   if (!file) return fail_with(file.error());
   const runtime::Graph& g = file->graph;
   const runtime::GraphCost cost = runtime::cost_of(g);
@@ -257,20 +242,11 @@ int run_quantize(int argc, const char* const argv[]) {
   options.qat_config.batch_size = c->get<std::uint64_t>("qat.batch_size");
   options.qat_config.seed = c->get<std::uint64_t>("seed");
 
-  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
-  if (!pub) return fail_with(pub.error());
-  auto file = open_model(c->get<std::string>("model"), *pub);
-  if (!file) return fail_with(file.error());
-  if (!file->model) {
-    return fail_with(fail(ErrorCode::invalid_argument, c->get<std::string>("model") +
-                                                           " is already a deployable graph; quantize takes a float model"));
-  }
-  auto key = load_or_create_key(c->get<std::string>("model_key"));
-  if (!key) return fail_with(key.error());
-  auto data = load_data(*c);
-  if (!data) return fail_with(data.error());
+  auto job = open_job(*c, "quantize");
+  if (!job) return fail_with(job.error());
+  auto& [file, key, data] = *job;
   const auto t0 = std::chrono::steady_clock::now();
-  auto result = ml::quantize_model(*file->model, data->train, data->validation, options, progress);
+  auto result = ml::quantize_model(*file.model, data.train, data.validation, options, progress);
   if (!result) return fail_with(result.error());
 
   json info{{"source", c->get<std::string>("model")},
@@ -279,19 +255,19 @@ int run_quantize(int argc, const char* const argv[]) {
             {"qat", result->used_qat},
             {"validation_accuracy", {{"float32", result->float_accuracy}, {"ptq_int8", result->ptq_accuracy}}}};
   if (result->qat_accuracy) info["validation_accuracy"]["qat_int8"] = *result->qat_accuracy;
-  const std::uint64_t version = output_version(*c, *file);
-  auto bytes = runtime::write_graph_artifact(result->int8_graph, *key, version, info);
+  const std::uint64_t version = output_version(*c, file);
+  auto bytes = runtime::write_graph_artifact(result->int8_graph, key, version, info);
   if (!bytes) return fail_with(bytes.error());
   const std::string out = c->get<std::string>("out");
   if (auto st = write_file(out, *bytes); !st) return fail_with(st.error());
-  auto float_bytes = runtime::write_graph_artifact(result->float_graph, *key, version, {{"source", c->get<std::string>("model")}});
+  auto float_bytes = runtime::write_graph_artifact(result->float_graph, key, version, {{"source", c->get<std::string>("model")}});
   if (!float_bytes) return fail_with(float_bytes.error());
   if (const std::string float_out = c->get<std::string>("float_out"); !float_out.empty()) {
     if (auto st = write_file(float_out, *float_bytes); !st) return fail_with(st.error());
   }
   auto interpreter = runtime::Interpreter::create(result->int8_graph);
   if (!interpreter) return fail_with(interpreter.error());
-  auto test = compress::evaluate_graph(*interpreter, data->test);
+  auto test = compress::evaluate_graph(*interpreter, data.test);
   if (!test) return fail_with(test.error());
   info["out"] = out;
   info["test_accuracy_int8"] = test->accuracy;
@@ -344,22 +320,13 @@ int run_prune(int argc, const char* const argv[]) {
   if (method != "channels" && method != "magnitude") {
     return fail_with(fail(ErrorCode::invalid_argument, "method '" + method + "' is not one of channels, magnitude"));
   }
-  auto pub = load_ed25519_public_key(c->get<std::string>("public_key"));
-  if (!pub) return fail_with(pub.error());
-  auto file = open_model(c->get<std::string>("model"), *pub);
-  if (!file) return fail_with(file.error());
-  if (!file->model) {
-    return fail_with(fail(ErrorCode::invalid_argument, c->get<std::string>("model") +
-                                                           " is a deployable graph; prune takes a float model"));
-  }
-  auto key = load_or_create_key(c->get<std::string>("model_key"));
-  if (!key) return fail_with(key.error());
-  auto data = load_data(*c);
-  if (!data) return fail_with(data.error());
-  const data::Dataset* test = c->get<bool>("report_test") ? &data->test : nullptr;
+  auto job = open_job(*c, "prune");
+  if (!job) return fail_with(job.error());
+  auto& [file, key, data] = *job;
+  const data::Dataset* test = c->get<bool>("report_test") ? &data.test : nullptr;
   const double lr = c->get<double>("learning_rate");
   json out{{"method", method}, {"source", c->get<std::string>("model")},
-           {"test_accuracy_before", file->model->evaluate(data->test).accuracy}};
+           {"test_accuracy_before", file.model->evaluate(data.test).accuracy}};
   std::optional<ml::Model> pruned;
   if (method == "channels") {
     ml::ChannelPruneConfig pc;
@@ -375,7 +342,7 @@ int run_prune(int argc, const char* const argv[]) {
     pc.seed = c->get<std::uint64_t>("seed");
     if (lr > 0) pc.learning_rate = lr;
     ml::ChannelPruneReport report;
-    auto m = ml::prune_channels(*file->model, data->train, test, pc, print_prune_progress, &report);
+    auto m = ml::prune_channels(*file.model, data.train, test, pc, print_prune_progress, &report);
     if (!m) return fail_with(m.error());
     pruned = std::move(*m);
     out["channels_before"] = report.channels_before;
@@ -387,19 +354,19 @@ int run_prune(int argc, const char* const argv[]) {
     pc.epochs = c->get<std::uint64_t>("epochs");
     pc.seed = c->get<std::uint64_t>("seed");
     if (lr > 0) pc.learning_rate = lr;
-    auto report = ml::prune_magnitude(*file->model, data->train, test, pc, print_prune_progress);
+    auto report = ml::prune_magnitude(*file.model, data.train, test, pc, print_prune_progress);
     if (!report) return fail_with(report.error());
     json sparsity = json::object();
     for (const ml::TensorSparsity& t : report->tensors) sparsity[t.name] = t.sparsity();
     out["sparsity"] = sparsity;
     out["seconds"] = report->seconds;
-    pruned = std::move(*file->model);
+    pruned = std::move(*file.model);
   }
   const std::filesystem::path path = c->get<std::string>("out");
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  if (auto st = ml::save_model(*pruned, path, *key, output_version(*c, *file)); !st) return fail_with(st.error());
+  if (auto st = ml::save_model(*pruned, path, key, output_version(*c, file)); !st) return fail_with(st.error());
   out["out"] = path.string();
-  out["test_accuracy"] = pruned->evaluate(data->test).accuracy;
+  out["test_accuracy"] = pruned->evaluate(data.test).accuracy;
   auto graph = ml::lower(*pruned);
   if (!graph) return fail_with(graph.error());
   const runtime::GraphCost cost = runtime::cost_of(*graph);

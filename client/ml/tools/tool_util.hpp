@@ -1,13 +1,21 @@
-// Shared by edgefed-model's subcommands: error reporting and the model signing key.
+// Shared by edgefed-model's subcommands: error reporting, the model signing key and opening
+// a model file of either kind.
 #pragma once
 
+#include "edgefed/common/config.hpp"
 #include "edgefed/common/crypto.hpp"
 #include "edgefed/common/error.hpp"
 #include "edgefed/common/log.hpp"
 #include "edgefed/common/result.hpp"
+#include "edgefed/ml/model.hpp"
+#include "edgefed/runtime/graph.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 namespace edgefed::tool {
 
@@ -27,6 +35,22 @@ inline Result<Ed25519SecretKey> load_or_create_key(const std::filesystem::path& 
   log::info("created model signing key", {{"path", path.string()}});
   return std::move(pair.secret_key);
 }
+
+// A model file of either kind: a float model (edgefed-model pretrain / prune / the server's
+// checkpoints), whose deployable graph is its lowering, or a deployable graph (quantize).
+struct ModelFile {
+  std::optional<ml::Model> model;
+  runtime::Graph graph;
+  std::uint64_t model_version = 0;
+  std::size_t file_bytes = 0;
+  nlohmann::json info = nlohmann::json::object();
+};
+
+// Verifies the file under `trusted` and opens it (model_files.cpp): read_graph_artifact's or
+// load_model's errors, then ml::lower's.
+Result<ModelFile> open_model(const std::string& path, const Ed25519PublicKey& trusted);
+// The file of option "model", verified with the key of option "public_key".
+Result<ModelFile> open_model_option(const Config& c);
 
 // subcommands implemented in compress_commands.cpp
 int run_quantize(int argc, const char* const argv[]);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # edgefed-sim over real TLS against edgefed-server, scaled out with Open MPI: two ranks each
 # run half of the devices; rank 0 merges the rounds. Checks both rounds completed with every
-# device selected and the merged CSV counts all six.
+# device selected and the merged CSV counts all six. The server also exports each new global
+# model (--export.every 1): the signed int8 graph, .tflite and .onnx.
 #   sim_mpi_test.sh SERVER SIM MODEL MAKE_DEV_CERTS
 set -euo pipefail
 server_bin=$1 sim_bin=$2 model_bin=$3 make_certs=$4
@@ -22,6 +23,7 @@ port=$((20000 + RANDOM % 20000))
 "$server_bin" --port "$port" --model m.efm --model_key model.pem --checkpoint s.ckpt --tls.ca certs/ca.pem \
   --tls.cert certs/server.pem --tls.key certs/server.key.pem --rounds.max 2 --rounds.target_participants 6 \
   --rounds.min_participants 3 --rounds.expected_dropout 0 --rounds.selection_wait_ms 3000 \
+  --export.every 1 --export.formats tflite,onnx --export.dir exports \
   --exit_when_finished true >server.log 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" server.log && break; sleep 0.1; done
@@ -35,4 +37,8 @@ cat sim.out
 test "$(grep -c '^[12],completed,[0-9]*,6,6,' report/rounds.csv)" = 2 || { cat report/rounds.csv; exit 1; }
 grep -q '"mpi_ranks": 2' report/summary.json || { echo "not run on 2 ranks"; exit 1; }
 test -s report/report.html
+latest=$(ls exports/model-v*.efm | sort -V | tail -1) || { cat server.log; echo "nothing exported"; exit 1; }
+test -s "${latest%.efm}.tflite" && test -s "${latest%.efm}.onnx" || { ls -l exports; exit 1; }
+"$model_bin" inspect --model "$latest" --public_key model.pem.pub --format json | grep -q '"format": "int8"' \
+  || { echo "exported graph is not a signed int8 graph"; exit 1; }
 echo "sim mpi test OK"

@@ -55,6 +55,7 @@ struct Variant {
 
 struct Measured {
   json row;
+  std::vector<std::uint8_t> predictions;  // ours, per test image
   double accuracy = 0;
   std::size_t bytes = 0;
   double latency_ms = 0;
@@ -72,6 +73,7 @@ Result<Measured> measure(const Variant& v, const data::Dataset& test, const Ed25
   m.accuracy = e.accuracy;
   m.bytes = bytes.size();
   m.latency_ms = latency.median_ms;
+  m.predictions = e.predictions;
   m.row = json{{"bench", "compress"},
                {"variant", v.name},
                {"accuracy", e.accuracy},
@@ -92,8 +94,12 @@ Result<Measured> measure(const Variant& v, const data::Dataset& test, const Ed25
 // (tests/thirdparty/: armnn_check, tflite_check.js, ort_check.js; their file formats).
 class ThirdParty {
  public:
-  ThirdParty(std::filesystem::path work, std::string armnn_check, std::filesystem::path scripts, std::string node)
-      : work_(std::move(work)), armnn_check_(std::move(armnn_check)), scripts_(std::move(scripts)), node_(std::move(node)) {}
+  // Arm NN's CpuRef is a reference backend (~20 ms per inference here): it may run only the
+  // first `armnn_images` test images; its row then also says our accuracy on the same ones.
+  ThirdParty(std::filesystem::path work, std::string armnn_check, std::filesystem::path scripts, std::string node,
+             std::size_t armnn_images)
+      : work_(std::move(work)), armnn_check_(std::move(armnn_check)), scripts_(std::move(scripts)), node_(std::move(node)),
+        armnn_images_(armnn_images) {}
 
   // images.f32 (N × H × W × C float32, channels last: for one channel the pixels as they are).
   Status write_images(const data::Dataset& test) {
@@ -107,8 +113,9 @@ class ThirdParty {
     return {};
   }
 
-  // Adds tflite/onnx bytes and each runtime's accuracy to `row`.
-  void measure(const std::string& name, const runtime::Graph& graph, json& row) {
+  // Adds tflite/onnx bytes and each runtime's accuracy to `row`; `ours` are our predictions
+  // on every test image.
+  void measure(const std::string& name, const runtime::Graph& graph, const std::vector<std::uint8_t>& ours, json& row) {
     json errors = json::object();
     const auto exported = [&](const std::string& format, Result<Bytes> bytes) -> std::optional<std::filesystem::path> {
       if (!bytes) {
@@ -125,51 +132,59 @@ class ThirdParty {
     };
     const auto tflite = exported("tflite", exporter::write_tflite(graph));
     const auto onnx = exported("onnx", exporter::write_onnx(graph));
-    const auto run = [&](const std::string& runtime, const std::string& command) {
+    const auto run = [&](const std::string& runtime, const std::string& command, std::size_t n) {
       row["accuracy_" + runtime] = nullptr;
       const std::filesystem::path out = work_ / (name + "." + runtime + ".out");
-      if (auto st = run_command(command + " " + shell_quote(work_.string()) + " " + std::to_string(n_) + " " +
+      if (auto st = run_command(command + " " + shell_quote(work_.string()) + " " + std::to_string(n) + " " +
                                 shell_quote(out.string()) + " >/dev/null");
           !st) {
         errors[runtime] = st.error().message();
         return;
       }
-      auto acc = accuracy_of(out, graph);
+      auto acc = accuracy_of(out, graph, n);
       if (acc) row["accuracy_" + runtime] = *acc;
       else errors[runtime] = acc.error().message();
     };
     if (tflite) {
-      run("armnn", shell_quote(armnn_check_) + " " + shell_quote(tflite->string()));
+      const std::size_t n = std::min(armnn_images_, n_);
+      run("armnn", shell_quote(armnn_check_) + " " + shell_quote(tflite->string()), n);
+      if (n < n_) {
+        std::size_t correct = 0;
+        for (std::size_t i = 0; i < n; ++i) correct += ours[i] == labels_[i];
+        row["armnn_images"] = n;
+        row["accuracy_ours_on_armnn_images"] = static_cast<double>(correct) / static_cast<double>(n);
+      }
       run("tflite", shell_quote(node_) + " " + shell_quote((scripts_ / "tflite_check.js").string()) + " " +
-                        shell_quote(tflite->string()));
+                        shell_quote(tflite->string()), n_);
     }
     if (onnx) {
       run("ort", shell_quote(node_) + " " + shell_quote((scripts_ / "ort_check.js").string()) + " " +
-                     shell_quote(onnx->string()));
+                     shell_quote(onnx->string()), n_);
     }
     if (!errors.empty()) row["thirdparty_errors"] = errors;
   }
 
  private:
-  // Top-1 accuracy of N float32 logit rows.
-  Result<double> accuracy_of(const std::filesystem::path& path, const runtime::Graph& graph) const {
+  // Top-1 accuracy of n float32 logit rows.
+  Result<double> accuracy_of(const std::filesystem::path& path, const runtime::Graph& graph, std::size_t n) const {
     const auto k = static_cast<std::size_t>(graph.tensors[static_cast<std::size_t>(graph.output)].shape.back());
     std::ifstream in(path, std::ios::binary);
-    std::vector<float> logits(n_ * k);
+    std::vector<float> logits(n * k);
     in.read(reinterpret_cast<char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
-    if (!in) return fail(ErrorCode::truncated, path.string() + ": fewer than " + std::to_string(n_) + " outputs");
+    if (!in) return fail(ErrorCode::truncated, path.string() + ": fewer than " + std::to_string(n) + " outputs");
     std::size_t correct = 0;
-    for (std::size_t i = 0; i < n_; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       const auto row = logits.begin() + static_cast<std::ptrdiff_t>(i * k);
       correct += static_cast<std::size_t>(std::max_element(row, row + static_cast<std::ptrdiff_t>(k)) - row) == labels_[i];
     }
-    return static_cast<double>(correct) / static_cast<double>(n_);
+    return static_cast<double>(correct) / static_cast<double>(n);
   }
 
   std::filesystem::path work_;
   std::string armnn_check_;
   std::filesystem::path scripts_;
   std::string node_;
+  std::size_t armnn_images_;
   std::size_t n_ = 0;
   std::vector<std::uint8_t> labels_;
 };
@@ -253,7 +268,15 @@ std::string markdown(const std::vector<Measured>& rows) {
       }
       return std::string(v.is_number() ? std::to_string(v.get<std::size_t>()) : "–");
     };
-    char line[640];
+    // Arm NN on a subset: say so, with ours on the same images.
+    std::string armnn = third("accuracy_armnn");
+    if (m.row.contains("armnn_images")) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " (first %zu images; ours %.2f %%)", m.row["armnn_images"].get<std::size_t>(),
+                    100 * m.row["accuracy_ours_on_armnn_images"].get<double>());
+      armnn += buf;
+    }
+    char line[768];
     std::snprintf(line, sizeof line,
                   "| %s%s | %.2f %% | %+.2f | %zu | %.3f | %zu | %.3f | %.2f× | %lld | %s | %s | %s | %s | %s |\n",
                   m.row["variant"].get<std::string>().c_str(), m.row["qat"].get<bool>() ? " (QAT)" : "",
@@ -261,7 +284,7 @@ std::string markdown(const std::vector<Measured>& rows) {
                   static_cast<double>(m.bytes) / static_cast<double>(base.bytes),
                   m.row["peak_activation_bytes"].get<std::size_t>(), m.latency_ms, base.latency_ms / m.latency_ms,
                   static_cast<long long>(m.row["macs"].get<std::int64_t>()), channels.c_str(),
-                  third("tflite_bytes").c_str(), third("accuracy_armnn").c_str(), third("accuracy_tflite").c_str(),
+                  third("tflite_bytes").c_str(), armnn.c_str(), third("accuracy_tflite").c_str(),
                   third("accuracy_ort").c_str());
     s += line;
   }
@@ -288,6 +311,8 @@ int run_compress(int argc, const char* const argv[]) {
       .add("thirdparty_dir", ConfigType::string, EDGEFED_THIRDPARTY_DIR,
            "tests/thirdparty (tflite_check.js, ort_check.js, node_modules)")
       .add("node", ConfigType::string, "node", "Node.js")
+      .add("armnn_images", ConfigType::unsigned_integer, 10000,
+           "test images Arm NN CpuRef runs (a reference backend: ~20 ms per inference)")
       .add("work_dir", ConfigType::string, "", "exported files and runtime outputs (default: a temporary directory)");
   int code = 0;
   auto c = parse_command_line_or_report(spec, argc, argv, code);
@@ -320,14 +345,14 @@ int run_compress(int argc, const char* const argv[]) {
     std::string work = c->get<std::string>("work_dir");
     if (work.empty()) work = (std::filesystem::temp_directory_path() / "edgefed-bench-compress").string();
     thirdparty.emplace(work, c->get<std::string>("armnn_check"), c->get<std::string>("thirdparty_dir"),
-                       c->get<std::string>("node"));
+                       c->get<std::string>("node"), c->get<std::uint64_t>("armnn_images"));
     if (auto st = thirdparty->write_images(data->test); !st) return fail_with(st.error());
   }
   std::vector<Measured> rows;
   for (const Variant& v : *variants) {
     auto m = measure(v, data->test, key.secret_key, c->get<std::uint64_t>("latency_runs"), out_dir);
     if (!m) return fail_with(m.error());
-    if (thirdparty) thirdparty->measure(v.name, v.graph, m->row);
+    if (thirdparty) thirdparty->measure(v.name, v.graph, m->predictions, m->row);
     std::cout << m->row.dump() << std::endl;
     rows.push_back(std::move(*m));
   }

@@ -48,6 +48,7 @@ std::size_t element_bytes(armnn::DataType t, const char* what) {
 
 std::string binding_json(const char* key, const armnn::TensorInfo& info) {
   std::ostringstream s;
+  s.precision(9);  // float scales round-trip
   s << '"' << key << "_type\":\"" << armnn::GetDataTypeName(info.GetDataType()) << '"';
   if (info.GetDataType() != armnn::DataType::Float32)
     s << ",\"" << key << "_scale\":" << info.GetQuantizationScale() << ",\"" << key
@@ -60,6 +61,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 int run(const std::string& model, const std::string& ref_dir, std::size_t n, const std::string& out_path) {
+  if (!std::ifstream(model)) throw UsageError("cannot read " + model);
   const auto t_load = std::chrono::steady_clock::now();
   auto parser = armnnTfLiteParser::ITfLiteParser::Create();
   armnn::INetworkPtr net = parser->CreateNetworkFromBinaryFile(model.c_str());

@@ -13,7 +13,8 @@
 //   ours.i8      N × K int8              --io int8: our int8 logits, before DEQUANTIZE
 //   meta.json    {"n", "k", "input_shape", "int8", "input_scale", "input_zero_point",
 //                 "output_scale", "output_zero_point", "accuracy", "seconds_per_inference"}
-//                (scales and zero points null for a float graph)
+//                (int8: the graph is int8; the scales and zero points of its int8 image and
+//                logits, null for a float graph; accuracy: our top-1 on the N images)
 // Exit codes: 0 done, 1 error (stderr names the file or the graph), 2 bad usage.
 #include "edgefed/common/artifact.hpp"
 #include "edgefed/common/config.hpp"
@@ -73,74 +74,100 @@ void to_channels_last(std::span<const float> chw, std::size_t c, std::size_t hw,
     for (std::size_t p = 0; p < hw; ++p) hwc[p * c + ch] = chw[ch * hw + p];
 }
 
-Status run(const Config& c) {
-  const std::string io = c.get<std::string>("io");
-  if (io != "float" && io != "int8") return fail(ErrorCode::invalid_argument, "--io must be float or int8, got " + io);
+Result<runtime::Graph> load_graph(const Config& c) {
   EDGEFED_ASSIGN_OR_RETURN(const Ed25519PublicKey key, load_ed25519_public_key(c.get<std::string>("public_key")));
   EDGEFED_ASSIGN_OR_RETURN(const Bytes bytes, load_file(c.get<std::string>("graph"), std::size_t{256} << 20));
   EDGEFED_ASSIGN_OR_RETURN(runtime::GraphFile file, runtime::read_graph_artifact(bytes, key));
-  const runtime::Graph& g = file.graph;
+  return std::move(file.graph);
+}
+
+// Everything the images yield, image i after image i − 1.
+struct Answers {
+  std::vector<float> images, logits;
+  std::vector<std::int8_t> images_i8, logits_i8;  // int8 io only
+  std::size_t correct = 0;
+  double seconds = 0;  // in invoke
+};
+
+// Runs every image; with `edges` (int8 io) also keeps the int8 image and logits codes.
+Result<Answers> answer(runtime::Interpreter& interp, const data::Dataset& test, const Int8Edges* edges) {
+  const std::size_t n = test.size(), d = interp.input_size(), k = interp.output_size();
+  Answers a;
+  a.images.resize(n * d);
+  a.logits.resize(n * k);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::span<float> x(a.images.data() + i * d, d), y(a.logits.data() + i * k, k);
+    to_channels_last(test.image(i), test.channels, test.rows * test.cols, x);
+    const auto t0 = std::chrono::steady_clock::now();
+    EDGEFED_TRY(interp.invoke(x, y));
+    a.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    a.correct += static_cast<std::size_t>(std::max_element(y.begin(), y.end()) - y.begin()) == test.labels[i];
+    if (edges) {
+      const auto xq = interp.int8_tensor(edges->input), yq = interp.int8_tensor(edges->output);
+      if (xq.size() != d || yq.size() != k) return fail(ErrorCode::bad_value, "graph: int8 image or logits not readable");
+      a.images_i8.insert(a.images_i8.end(), xq.begin(), xq.end());
+      a.logits_i8.insert(a.logits_i8.end(), yq.begin(), yq.end());
+    }
+  }
+  return a;
+}
+
+json meta_json(const runtime::Graph& g, const Int8Edges& edges, const Answers& a, std::size_t n, std::size_t k) {
+  const double count = n ? static_cast<double>(n) : 1.0;
+  json meta{{"n", n},
+            {"k", k},
+            {"input_shape", g.tensors.at(static_cast<std::size_t>(g.input)).shape},
+            {"int8", g.is_int8()},
+            {"input_scale", nullptr},
+            {"input_zero_point", nullptr},
+            {"output_scale", nullptr},
+            {"output_zero_point", nullptr},
+            {"accuracy", static_cast<double>(a.correct) / count},
+            {"seconds_per_inference", a.seconds / count}};
+  if (g.is_int8()) {
+    meta.update(quant_json(g.tensors.at(static_cast<std::size_t>(edges.input)), "input_scale", "input_zero_point"));
+    meta.update(quant_json(g.tensors.at(static_cast<std::size_t>(edges.output)), "output_scale", "output_zero_point"));
+  }
+  return meta;
+}
+
+Status write_answers(const fs::path& out, const Answers& a, const data::Dataset& test, const json& meta) {
+  fs::create_directories(out);
+  EDGEFED_TRY(write_raw<float>(out / "images.f32", a.images));
+  EDGEFED_TRY(write_raw<std::uint8_t>(out / "labels.u8", test.labels));
+  EDGEFED_TRY(write_raw<float>(out / "ours.f32", a.logits));
+  if (!a.images_i8.empty()) {
+    EDGEFED_TRY(write_raw<std::int8_t>(out / "images.i8", a.images_i8));
+    EDGEFED_TRY(write_raw<std::int8_t>(out / "ours.i8", a.logits_i8));
+  }
+  std::ofstream f(out / "meta.json");
+  f << meta.dump() << '\n';
+  if (!f) return fail(ErrorCode::io_error, "cannot write " + (out / "meta.json").string());
+  return {};
+}
+
+Status run(const Config& c) {
+  const std::string io = c.get<std::string>("io");
+  if (io != "float" && io != "int8") return fail(ErrorCode::invalid_argument, "--io must be float or int8, got " + io);
+  EDGEFED_ASSIGN_OR_RETURN(const runtime::Graph g, load_graph(c));
   if (io == "int8" && !g.is_int8())
     return fail(ErrorCode::invalid_argument, "--io int8 needs an int8 graph; " + c.get<std::string>("graph") + " is float");
   Int8Edges edges;
-  if (io == "int8") EDGEFED_ASSIGN_OR_RETURN(edges, int8_edges(g));
-
+  if (g.is_int8()) {
+    EDGEFED_ASSIGN_OR_RETURN(edges, int8_edges(g));
+  }
   EDGEFED_ASSIGN_OR_RETURN(const data::Dataset test, data::load_fashion_mnist(c.get<std::string>("data_dir"),
                                                                               data::Split::test, c.get<std::uint64_t>("n")));
-  const Shape& in_shape = g.tensors.at(static_cast<std::size_t>(g.input)).shape;
-  if (in_shape != Shape{1, static_cast<std::int64_t>(test.rows), static_cast<std::int64_t>(test.cols),
-                        static_cast<std::int64_t>(test.channels)})
+  const auto dim = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  if (g.tensors.at(static_cast<std::size_t>(g.input)).shape != Shape{1, dim(test.rows), dim(test.cols), dim(test.channels)})
     return fail(ErrorCode::bad_value, "graph input shape does not match the Fashion-MNIST images");
 
   runtime::InterpreterOptions options;
   options.preserve_all_tensors = true;  // int8_tensor must see the image and logits codes
   EDGEFED_ASSIGN_OR_RETURN(runtime::Interpreter interp, runtime::Interpreter::create(g, options));
-  const std::size_t n = test.size(), d = interp.input_size(), k = interp.output_size();
-  std::vector<float> images(n * d), logits(n * k);
-  std::vector<std::int8_t> images_i8, logits_i8;
-  if (io == "int8") {
-    images_i8.resize(n * d);
-    logits_i8.resize(n * k);
-  }
-  std::size_t correct = 0;
-  double seconds = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::span<float> x(images.data() + i * d, d), y(logits.data() + i * k, k);
-    to_channels_last(test.image(i), test.channels, test.rows * test.cols, x);
-    const auto t0 = std::chrono::steady_clock::now();
-    EDGEFED_TRY(interp.invoke(x, y));
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    correct += static_cast<std::size_t>(std::max_element(y.begin(), y.end()) - y.begin()) == test.labels[i];
-    if (io == "int8") {
-      const auto xq = interp.int8_tensor(edges.input), yq = interp.int8_tensor(edges.output);
-      if (xq.size() != d || yq.size() != k) return fail(ErrorCode::bad_value, "graph: int8 image or logits not readable");
-      std::copy(xq.begin(), xq.end(), images_i8.begin() + static_cast<std::ptrdiff_t>(i * d));
-      std::copy(yq.begin(), yq.end(), logits_i8.begin() + static_cast<std::ptrdiff_t>(i * k));
-    }
-  }
-
-  const fs::path out = c.get<std::string>("out");
-  fs::create_directories(out);
-  EDGEFED_TRY(write_raw<float>(out / "images.f32", images));
-  EDGEFED_TRY(write_raw<std::uint8_t>(out / "labels.u8", test.labels));
-  EDGEFED_TRY(write_raw<float>(out / "ours.f32", logits));
-  json meta{{"n", n},
-            {"k", k},
-            {"input_shape", in_shape},
-            {"int8", io == "int8"},
-            {"input_scale", nullptr},
-            {"input_zero_point", nullptr},
-            {"output_scale", nullptr},
-            {"output_zero_point", nullptr},
-            {"accuracy", n ? static_cast<double>(correct) / static_cast<double>(n) : 0.0},
-            {"seconds_per_inference", n ? seconds / static_cast<double>(n) : 0.0}};
-  if (io == "int8") {
-    EDGEFED_TRY(write_raw<std::int8_t>(out / "images.i8", images_i8));
-    EDGEFED_TRY(write_raw<std::int8_t>(out / "ours.i8", logits_i8));
-    meta.update(quant_json(g.tensors.at(static_cast<std::size_t>(edges.input)), "input_scale", "input_zero_point"));
-    meta.update(quant_json(g.tensors.at(static_cast<std::size_t>(edges.output)), "output_scale", "output_zero_point"));
-  }
-  std::ofstream(out / "meta.json") << meta.dump() << '\n';
+  EDGEFED_ASSIGN_OR_RETURN(const Answers a, answer(interp, test, io == "int8" ? &edges : nullptr));
+  const json meta = meta_json(g, edges, a, test.size(), interp.output_size());
+  EDGEFED_TRY(write_answers(c.get<std::string>("out"), a, test, meta));
   std::printf("%s\n", meta.dump().c_str());
   return {};
 }

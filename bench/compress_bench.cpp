@@ -101,7 +101,8 @@ class ThirdParty {
       : work_(std::move(work)), armnn_check_(std::move(armnn_check)), scripts_(std::move(scripts)), node_(std::move(node)),
         armnn_images_(armnn_images) {}
 
-  // images.f32 (N × H × W × C float32, channels last: for one channel the pixels as they are).
+  // images.f32 (N × H × W × C float32, channels last: for one channel the pixels as they are)
+  // and meta.json.
   Status write_images(const data::Dataset& test) {
     std::filesystem::create_directories(work_);
     std::ofstream out(work_ / "images.f32", std::ios::binary);
@@ -110,6 +111,10 @@ class ThirdParty {
     if (!out) return fail(ErrorCode::io_error, "cannot write " + (work_ / "images.f32").string());
     n_ = test.size();
     labels_ = test.labels;
+    // What the runners read besides the images (edgefed_reference's meta.json, in part).
+    const json meta{{"n", n_},
+                    {"input_shape", {1, test.rows, test.cols, test.channels}}};
+    std::ofstream(work_ / "meta.json") << meta.dump();
     return {};
   }
 

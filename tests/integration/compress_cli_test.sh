@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# edgefed-model prune | quantize | inspect | eval end to end on an untrained model and real
+# edgefed-model prune | quantize | inspect | eval | export end to end on an untrained model and real
 # Fashion-MNIST (small budgets: this checks the plumbing and the refusals, not accuracy —
 # edgefed-bench compress measures that), then bad input: truncated, tampered and wrongly
 # signed files, a graph given where a model is needed, unknown options.
@@ -73,7 +73,20 @@ assert e["test_accuracy"] == q["test_accuracy_int8"], (e, q)
 assert abs(f["test_accuracy"] - f["torch_test_accuracy"]) < 0.002, f   # deployable float graph == LibTorch
 PY
 
+"$model_bin" export --model pruned.int8.efm --public_key key.pem.pub --format tflite --io int8 --out m.tflite >export.json
+python3 - export.json <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["io"] == "int8" and e["input"]["type"] == "int8" and e["bytes"] > 10000, e
+PY
+"$model_bin" export --model pruned.int8.efm --public_key key.pem.pub --format onnx --out m.onnx >/dev/null
+test -s m.tflite && test -s m.onnx || fail "export wrote nothing"
+
 # Bad input: each refused with a clear message, nothing written.
+expect_error 2 "int8" "$model_bin" export --model m.efm --public_key key.pem.pub --io int8 --out y.tflite
+expect_error 2 "softmax" "$model_bin" export --model m.efm --public_key key.pem.pub --format onnx --softmax true \
+  --out y.onnx
+[ ! -e y.tflite ] && [ ! -e y.onnx ] || fail "a refused export wrote a file"
 head -c 3000 pruned.int8.efm >cut.efm
 expect_error 1 "truncated" "$model_bin" eval --model cut.efm --public_key key.pem.pub
 python3 -c "import sys; b = bytearray(open('pruned.int8.efm','rb').read()); b[200] ^= 1; open('tampered.efm','wb').write(b)"

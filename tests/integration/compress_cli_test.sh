@@ -77,7 +77,7 @@ PY
 python3 - export.json <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
-assert e["io"] == "int8" and e["input"]["type"] == "int8" and e["bytes"] > 10000, e
+assert e["io"] == "int8" and e["input"]["type"] == "INT8" and e["output"]["type"] == "INT8" and e["bytes"] > 10000, e
 PY
 "$model_bin" export --model pruned.int8.efm --public_key key.pem.pub --format onnx --out m.onnx >/dev/null
 test -s m.tflite && test -s m.onnx || fail "export wrote nothing"

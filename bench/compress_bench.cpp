@@ -141,7 +141,7 @@ class ThirdParty {
       row["accuracy_" + runtime] = nullptr;
       const std::filesystem::path out = work_ / (name + "." + runtime + ".out");
       if (auto st = run_command(command + " " + shell_quote(work_.string()) + " " + std::to_string(n) + " " +
-                                shell_quote(out.string()) + " >/dev/null");
+                                shell_quote(out.string()));
           !st) {
         errors[runtime] = st.error().message();
         return;

@@ -21,8 +21,10 @@ constexpr std::size_t kMaxConstantBytes = std::size_t{1} << 30;
 // The int8 softmax output every TFLite kernel requires: [0, 1) in steps of 1/256.
 constexpr float kSoftmaxScale = 1.0f / 256.0f;
 constexpr std::int64_t kSoftmaxZeroPoint = -128;
-// deprecated_builtin_code of operators numbered 127 and up (none of ours yet).
-constexpr int kPlaceholderForGreaterOpCodes = 127;
+// The old int8 field deprecated_builtin_code holds operator numbers up to 127; an operator
+// numbered higher stores 127 there (upstream calls it PLACEHOLDER_FOR_GREATER_OP_CODES) and
+// is named by builtin_code alone. Every operator we write is below 127.
+constexpr int kMaxDeprecatedBuiltinCode = 127;
 
 Error refuse(const std::string& what) { return fail(ErrorCode::invalid_argument, "TFLite export: " + what); }
 
@@ -224,7 +226,7 @@ class Writer {
     }
     auto c = std::make_unique<tfl::OperatorCodeT>();
     c->builtin_code = code;
-    c->deprecated_builtin_code = static_cast<std::int8_t>(std::min<int>(code, kPlaceholderForGreaterOpCodes));
+    c->deprecated_builtin_code = static_cast<std::int8_t>(std::min<int>(code, kMaxDeprecatedBuiltinCode));
     c->version = version;
     model_.operator_codes.push_back(std::move(c));
     return static_cast<std::uint32_t>(model_.operator_codes.size() - 1);

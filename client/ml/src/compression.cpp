@@ -29,29 +29,46 @@ Result<QatMode> parse_qat_mode(std::string_view name) {
   return fail(ErrorCode::invalid_argument, "qat mode '" + std::string(name) + "' is not one of never, auto, always");
 }
 
-Result<CompressionData> load_compression_data(const std::filesystem::path& dir, std::uint64_t seed,
-                                              double cloud_fraction, std::size_t validation) {
-  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(dir, data::Split::train));
-  EDGEFED_ASSIGN_OR_RETURN(data::Dataset test, data::load_fashion_mnist(dir, data::Split::test));
+namespace {
+// Indices into the training pool: the cloud split's images before, and from, the last
+// `validation` (held out of pre-training and fine-tuning).
+struct CloudIndices {
+  std::vector<std::size_t> train;
+  std::vector<std::size_t> validation;
+};
+
+Result<CloudIndices> cloud_indices(std::size_t pool_size, std::uint64_t seed, double cloud_fraction,
+                                   std::size_t validation) {
   EDGEFED_ASSIGN_OR_RETURN(const data::CloudSplit split,
-                           data::split_cloud(pool.size(), cloud_fraction, data::derive_seed(seed, data::kCloudStream)));
+                           data::split_cloud(pool_size, cloud_fraction, data::derive_seed(seed, data::kCloudStream)));
   if (split.cloud.size() < validation + 2) {
     return fail(ErrorCode::invalid_argument, "compression data: the cloud split has " + std::to_string(split.cloud.size()) +
                                                  " images, too few to hold out " + std::to_string(validation));
   }
   const auto cut = split.cloud.end() - static_cast<std::ptrdiff_t>(validation);
+  return CloudIndices{{split.cloud.begin(), cut}, {cut, split.cloud.end()}};
+}
+}  // namespace
+
+Result<CompressionData> load_compression_data(const std::filesystem::path& dir, std::uint64_t seed,
+                                              double cloud_fraction, std::size_t validation) {
+  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(dir, data::Split::train));
+  EDGEFED_ASSIGN_OR_RETURN(data::Dataset test, data::load_fashion_mnist(dir, data::Split::test));
+  EDGEFED_ASSIGN_OR_RETURN(const CloudIndices indices, cloud_indices(pool.size(), seed, cloud_fraction, validation));
   CompressionData d;
-  d.train = pool.subset(std::vector<std::size_t>(split.cloud.begin(), cut));
-  d.validation = pool.subset(std::vector<std::size_t>(cut, split.cloud.end()));
+  d.train = pool.subset(indices.train);
+  d.validation = pool.subset(indices.validation);
   d.test = std::move(test);
   return d;
 }
 
 Result<data::Dataset> load_calibration_images(const std::filesystem::path& dir, std::size_t samples) {
-  EDGEFED_ASSIGN_OR_RETURN(const CompressionData sets, load_compression_data(dir));
-  std::vector<std::size_t> first(std::min(samples, sets.train.size()));
-  std::iota(first.begin(), first.end(), std::size_t{0});
-  return sets.train.subset(first);
+  // The training pool only: the test set has no part in calibration.
+  EDGEFED_ASSIGN_OR_RETURN(data::Dataset pool, data::load_fashion_mnist(dir, data::Split::train));
+  EDGEFED_ASSIGN_OR_RETURN(CloudIndices indices, cloud_indices(pool.size(), kDefaultCloudSeed, data::kDefaultCloudFraction,
+                                                                kDefaultValidationImages));
+  indices.train.resize(std::min(samples, indices.train.size()));
+  return pool.subset(indices.train);
 }
 
 Result<runtime::Graph> lower(const Model& model) {

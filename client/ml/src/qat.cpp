@@ -24,6 +24,12 @@ class FakeQuantCnn {
   FakeQuantCnn(std::map<std::string, torch::Tensor> tensors, compress::ActivationRanges& ranges, double momentum)
       : t_(std::move(tensors)), ranges_(ranges), momentum_(momentum) {
     while (t_.count("conv" + std::to_string(blocks_ + 1) + ".weight")) ++blocks_;
+    // As in the lowering: an adapter with an all-zero up-projection is the identity and has
+    // no place in the int8 graph. Adapters do not train here, so it is decided once.
+    for (int b = 1; b <= blocks_; ++b) {
+      const auto up = t_.find("adapter" + std::to_string(b) + ".up.weight");
+      identity_.push_back(up != t_.end() && up->second.count_nonzero().item<std::int64_t>() == 0);
+    }
   }
 
   Status check() const {
@@ -35,7 +41,7 @@ class FakeQuantCnn {
       for (const char* s : {".weight", ".out"}) needed.push_back("conv" + n + s);
       for (const char* s : {".weight", ".bias", ".running_mean", ".running_var"}) needed.push_back("bn" + n + s);
       for (const char* s : {".down.weight", ".up.weight"}) needed.push_back(a + s);
-      if (!t_.count(a + ".up.weight") || is_identity(a)) continue;
+      if (!t_.count(a + ".up.weight") || identity_[static_cast<std::size_t>(b - 1)]) continue;
       for (const char* s : {".hidden", ".up.out", ".out"}) needed.push_back(a + s);
     }
     for (const std::string& name : needed) {
@@ -44,12 +50,6 @@ class FakeQuantCnn {
       }
     }
     return {};
-  }
-
-  // As in the lowering: an adapter with an all-zero up-projection is the identity and has no
-  // place in the int8 graph (adapters do not train here, so this holds throughout).
-  bool is_identity(const std::string& adapter) const {
-    return t_.at(adapter + ".up.weight").count_nonzero().item<std::int64_t>() == 0;
   }
 
   torch::Tensor forward(torch::Tensor x) {
@@ -63,7 +63,7 @@ class FakeQuantCnn {
       x = activation(torch::relu(F::conv2d(x, weights(w, true), F::Conv2dFuncOptions().bias(bias).padding(1))),
                      "conv" + n + ".out");
       const std::string a = "adapter" + n;
-      if (!is_identity(a)) {
+      if (!identity_[static_cast<std::size_t>(b - 1)]) {
         const torch::Tensor h =
             activation(torch::relu(F::conv2d(x, weights(t_.at(a + ".down.weight"), true))), a + ".hidden");
         const torch::Tensor u = activation(F::conv2d(h, weights(t_.at(a + ".up.weight"), true)), a + ".up.out");
@@ -104,6 +104,7 @@ class FakeQuantCnn {
   compress::ActivationRanges& ranges_;
   double momentum_;
   int blocks_ = 0;
+  std::vector<bool> identity_;  // per block: its adapter is left out
 };
 
 }  // namespace

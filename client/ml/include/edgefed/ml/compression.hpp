@@ -16,6 +16,7 @@
 #include "edgefed/common/result.hpp"
 #include "edgefed/compress/ptq.hpp"
 #include "edgefed/data/dataset.hpp"
+#include "edgefed/data/partition.hpp"
 #include "edgefed/ml/model.hpp"
 #include "edgefed/ml/qat.hpp"
 #include "edgefed/runtime/graph.hpp"
@@ -56,8 +57,12 @@ struct CompressionData {
   data::Dataset validation;
   data::Dataset test;
 };
-Result<CompressionData> load_compression_data(const std::filesystem::path& fashion_mnist_dir, std::uint64_t seed = 1,
-                                              double cloud_fraction = 0.2, std::size_t validation = 2000);
+inline constexpr std::uint64_t kDefaultCloudSeed = 1;
+inline constexpr std::size_t kDefaultValidationImages = 2000;
+Result<CompressionData> load_compression_data(const std::filesystem::path& fashion_mnist_dir,
+                                              std::uint64_t seed = kDefaultCloudSeed,
+                                              double cloud_fraction = data::kDefaultCloudFraction,
+                                              std::size_t validation = kDefaultValidationImages);
 
 // The representative set for calibration: the first `samples` images of
 // load_compression_data's training part (default seed and split).
